@@ -1,0 +1,155 @@
+"""Python API: the same pipeline the CLI runs (train -> rank), one function each.
+
+>>> from nasengine import api
+>>> cfg = api.load_config("demo")
+>>> api.run(cfg, "runs/demo")          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import atomic_write_json, load_checkpoint
+from .config import RunConfig, load_config
+from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
+from .device import resolve_device, set_threads
+from .evaluate import BN_PROTOCOLS, Evaluator
+from .samplers import SAMPLERS, Sampler
+from .space import Sample, SearchSpace
+from .spaces import SpaceFamily, get_family
+from .supernet.base import Supernet
+from .train import CHECKPOINT, Trainer
+
+__all__ = ["build", "load_config", "rank", "run", "train"]
+
+
+class Pipeline:
+    """The objects one config describes, built once and shared by train and rank."""
+
+    def __init__(self, config: RunConfig, progress: bool = True) -> None:
+        set_threads(config.threads)
+        self.config, self.progress = config, progress
+        self.device = resolve_device(config.device)
+        self.family: SpaceFamily = get_family(config.supernet.space)
+        self.space: SearchSpace = self.family.space()
+        torch.manual_seed(config.seed)
+        sc = config.supernet
+        self.supernet: Supernet = self.family.build_supernet(
+            sc.sharing, channels=sc.channels, cells=sc.cells, num_classes=sc.num_classes)
+        self.sampler: Sampler = SAMPLERS.create(config.sampler.name, space=self.space,
+                                                seed=config.seed, **config.sampler.options)
+        self._train_set: ImageDataset | None = None
+
+    # -- data ------------------------------------------------------------------
+    @property
+    def train_set(self) -> ImageDataset:
+        if self._train_set is None:
+            dc = self.config.data
+            data = load_cifar(dc.source, split="train", dataset=dc.dataset)
+            if dc.train_limit:
+                perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(
+                    self.config.seed))[: dc.train_limit]
+                data = data.subset(perm)
+            self._train_set = data
+        return self._train_set
+
+    def augment(self, train: bool) -> BatchAugment:
+        mean, std = self.train_set.mean_std()
+        if train and self.config.data.augment:
+            return BatchAugment(mean, std)
+        return BatchAugment(mean, std, pad=0, flip=False)
+
+    def train_loader(self) -> TensorLoader:
+        tc = self.config.train
+        return TensorLoader(self.train_set, tc.batch_size, shuffle=True,
+                            augment=self.augment(True), seed=self.config.seed,
+                            device=self.device, channels_last=tc.channels_last)
+
+    def heldout_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A fixed, seeded subset of the test split, preprocessed once for every arch."""
+        ec, dc = self.config.evaluate, self.config.data
+        test = load_cifar(dc.source, split="test", dataset=dc.dataset)
+        gen = torch.Generator().manual_seed(ec.arch_seed)
+        n = min(ec.eval_images, len(test)) if ec.eval_images else len(test)
+        test = test.subset(torch.randperm(len(test), generator=gen)[:n])
+        loader = TensorLoader(test, ec.batch_size, shuffle=False, augment=self.augment(False),
+                              drop_last=False, device=self.device,
+                              channels_last=self.config.train.channels_last)
+        return [(b[0], b[1]) for b in loader]
+
+    def recal_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        ec = self.config.evaluate
+        loader = TensorLoader(self.train_set, ec.recal_batch_size, shuffle=True,
+                              augment=self.augment(True), seed=ec.arch_seed + 1,
+                              device=self.device, channels_last=self.config.train.channels_last)
+        batches = []
+        for b in loader:
+            if len(batches) == ec.recal_batches:
+                break
+            batches.append((b[0], b[1]))
+        return batches
+
+    # -- stages ------------------------------------------------------------------
+    def trainer(self, out: Path) -> Trainer:
+        return Trainer(self.supernet, self.sampler, self.train_loader(), self.config.train, out,
+                       self.config.fingerprint(), self.device, self.progress)
+
+    def evaluator(self) -> Evaluator:
+        ec = self.config.evaluate
+        args = {"batches": self.recal_batches()} if ec.bn == "recalibrate" else {}
+        protocol = BN_PROTOCOLS.create(ec.bn, **args)
+        return Evaluator(self.supernet, self.heldout_batches(), protocol)
+
+    def arch_sample(self) -> list[Sample]:
+        """The archs to rank: the whole space, or ``n_archs`` distinct seeded draws."""
+        ec = self.config.evaluate
+        if ec.archs == "all" or ec.n_archs >= len(self.space):
+            return list(self.space.enumerate())
+        rng = random.Random(ec.arch_seed)
+        ids = rng.sample(range(len(self.space)), ec.n_archs)
+        return [self.space.decode(i) for i in ids]
+
+
+def build(config: RunConfig | str, progress: bool = True) -> Pipeline:
+    return Pipeline(load_config(config) if isinstance(config, str) else config, progress)
+
+
+def train(config: RunConfig | str, out: str | Path, resume: bool = False,
+          progress: bool = True) -> Pipeline:
+    """Train the supernet into ``out`` (checkpoint + metrics.jsonl)."""
+    pipe = build(config, progress)
+    out = Path(out)
+    atomic_write_json(out / "config.json", pipe.config.to_dict())
+    pipe.trainer(out).fit(resume=resume)
+    return pipe
+
+
+def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
+         pipe: Pipeline | None = None) -> dict[str, Any]:
+    """Score archs with the trained supernet in ``out`` and compare with the oracle."""
+    from .report import ranking_report
+
+    pipe = pipe or build(config, progress)
+    out = Path(out)
+    state = load_checkpoint(out / CHECKPOINT, pipe.config.fingerprint())
+    pipe.supernet.load_state_dict(state["model"])
+    pipe.supernet.to(pipe.device)
+    if pipe.config.train.channels_last:
+        pipe.supernet.to(memory_format=torch.channels_last)
+    archs = pipe.arch_sample()
+    evaluator = pipe.evaluator()
+    start = time.perf_counter()
+    scores = evaluator.score_many(archs, progress=progress)
+    seconds = time.perf_counter() - start
+    return ranking_report(pipe, archs, scores, evaluator.describe(), seconds, out)
+
+
+def run(config: RunConfig | str, out: str | Path, resume: bool = False,
+        progress: bool = True) -> dict[str, Any]:
+    """Train, then rank: the whole pipeline."""
+    pipe = train(config, out, resume=resume, progress=progress)
+    return rank(pipe.config, out, progress=progress, pipe=pipe)

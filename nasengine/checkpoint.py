@@ -1,0 +1,78 @@
+"""Atomic checkpoints that refuse to resume a different run.
+
+Written to a temporary file in the same folder and renamed, so an interrupted
+write never leaves a truncated checkpoint behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .errors import CheckpointError
+
+FORMAT = "nasengine-checkpoint/1"
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` then move ``tmp`` over ``path`` (same filesystem)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any], fingerprint: dict[str, Any]) -> Path:
+    payload = {"format": FORMAT, "fingerprint": fingerprint, **state}
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load and check a checkpoint; ``fingerprint`` must equal the saved one if given."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; train first (nasengine train --out "
+                              f"{path.parent}) or point --out at a finished run")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a damaged zip/pickle
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}); "
+                              "delete it and resume from an earlier copy or retrain") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a nasengine checkpoint (format "
+                              f"{payload.get('format') if isinstance(payload, dict) else '?'!r}, "
+                              f"expected {FORMAT!r})")
+    if fingerprint is not None and payload["fingerprint"] != fingerprint:
+        diff = _differences(payload["fingerprint"], fingerprint)
+        raise CheckpointError(f"checkpoint {path} belongs to another space or configuration "
+                              f"(differs in {diff}); resume with the same config, or write the "
+                              "new run to another --out folder")
+    return payload
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in sorted(set(a) | set(b)):
+            out += _differences(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [f"{prefix.rstrip('.')}: {a!r} -> {b!r}"]

@@ -1,0 +1,152 @@
+"""Run configuration: dataclasses, TOML presets and ``key=value`` overrides.
+
+Configuration lives in data (``nasengine/configs/*.toml``), never in code paths:
+a preset is a TOML file, and every field can be overridden from the CLI.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class SupernetConfig:
+    space: str = "nb201"
+    sharing: str = "weight_sharing"
+    channels: int = 8
+    cells: int = 1
+    num_classes: int = 10
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "cifar10"
+    source: str | None = None  # None: $NASENGINE_DATA/<dataset>
+    train_limit: int | None = None  # train on a seeded subset (tests, quick looks)
+    augment: bool = True
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 0.05
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    grad_clip: float = 5.0
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    channels_last: bool = True
+
+
+@dataclass
+class SamplerConfig:
+    name: str = "uniform"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    archs: str = "random"  # "random" (n_archs seeded) or "all"
+    n_archs: int = 200
+    arch_seed: int = 0
+    bn: str = "batch"  # "batch" (batch statistics) or "recalibrate"
+    recal_batches: int = 10
+    recal_batch_size: int = 128
+    eval_images: int = 2000
+    batch_size: int = 500
+    oracle: str | None = None  # path of the ground-truth table; None: $NASENGINE_DATA/nb201
+    oracle_dataset: str = "cifar10"
+    oracle_split: str = "test"
+    bootstrap: int = 1000
+
+
+@dataclass
+class RunConfig:
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fields a checkpoint must agree with to be resumed."""
+        d = self.to_dict()
+        return {k: d[k] for k in ("supernet", "data", "train", "sampler", "seed")}
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {unknown} in [{where or 'top level'}]; "
+                          f"valid keys: {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        sub = getattr(cls, "__dataclass_fields__")[name]
+        default = sub.default_factory() if sub.default_factory is not dataclasses.MISSING else None
+        if is_dataclass(default) and not isinstance(value, dict):
+            raise ConfigError(f"[{where}.{name}] must be a table, got {value!r}")
+        kwargs[name] = (_build(type(default), value, f"{where}.{name}".strip("."))
+                        if is_dataclass(default) else value)
+    return cls(**kwargs)
+
+
+def from_dict(values: dict[str, Any]) -> RunConfig:
+    return _build(RunConfig, values, "")
+
+
+def load_config(name_or_path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """A preset name (``demo``, ``cpu-proxy``, ...) or a TOML path, plus ``a.b=value`` overrides."""
+    values: dict[str, Any] = {}
+    if name_or_path:
+        path = Path(name_or_path)
+        if not path.suffix:
+            path = PRESET_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            presets = sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+            raise ConfigError(f"config {str(name_or_path)!r} not found; give a TOML file or one "
+                              f"of the presets {presets}")
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for item in overrides:
+        _apply_override(values, item)
+    return from_dict(values)
+
+
+def _apply_override(values: dict[str, Any], item: str) -> None:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare string
+    target = values
+    *parents, leaf = key.strip().split(".")
+    for p in parents:
+        target = target.setdefault(p, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"override {item!r}: {p!r} is not a section")
+    target[leaf] = value

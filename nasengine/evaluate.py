@@ -1,0 +1,129 @@
+"""Score subnets with inherited weights under an explicit BatchNorm protocol.
+
+The BN protocol is the largest single source of irreproducible one-shot
+results, so it is a named, registered object and every report records it:
+
+* ``batch``: normalise with the statistics of the evaluation batch itself
+  (``track_running_stats=False`` semantics, as NB201/PA&DA search code).
+* ``recalibrate``: reset running stats, forward K training batches in train
+  mode (exact average), then evaluate in eval mode (SPOS).
+"""
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .registry import Registry
+from .space import Sample
+from .supernet.base import Supernet
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _batchnorms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+class BNProtocol(ABC):
+    """How BatchNorm behaves while one subnet is scored."""
+
+    name = "bn"
+
+    @abstractmethod
+    def scoring(self, supernet: Supernet, arch: Sample) -> contextlib.AbstractContextManager:
+        """Context in which ``supernet`` (in eval mode) scores ``arch``."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"bn": self.name}
+
+
+BN_PROTOCOLS: Registry[BNProtocol] = Registry("BN protocol")
+
+
+@BN_PROTOCOLS.register("batch")
+class BatchStatistics(BNProtocol):
+    """Use each evaluation batch's own statistics; running buffers are untouched."""
+
+    name = "batch"
+
+    @contextlib.contextmanager
+    def scoring(self, supernet: Supernet, arch: Sample) -> Iterator[None]:
+        saved = [(bn, bn.running_mean, bn.running_var) for bn in _batchnorms(supernet)]
+        try:
+            for bn, _, _ in saved:  # buffers set to None make BN use batch stats, no update
+                bn.running_mean, bn.running_var = None, None
+            yield
+        finally:
+            for bn, mean, var in saved:
+                bn.running_mean, bn.running_var = mean, var
+
+
+@BN_PROTOCOLS.register("recalibrate")
+class Recalibration(BNProtocol):
+    """SPOS: re-estimate running stats of this subnet on K training batches."""
+
+    name = "recalibrate"
+
+    def __init__(self, batches: Sequence[Batch]) -> None:
+        if not batches:
+            raise ValueError("recalibration needs at least one training batch (recal_batches >= 1)")
+        self.batches = list(batches)
+
+    @contextlib.contextmanager
+    def scoring(self, supernet: Supernet, arch: Sample) -> Iterator[None]:
+        bns = _batchnorms(supernet)
+        saved = [(bn.momentum, bn.running_mean.clone(), bn.running_var.clone(),
+                  bn.num_batches_tracked.clone()) for bn in bns]
+        try:
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.momentum = None  # cumulative average: every batch weighs the same
+                bn.train()
+            with torch.inference_mode():
+                for x, _ in self.batches:
+                    supernet(x, arch)
+            for bn in bns:
+                bn.eval()
+            yield
+        finally:
+            for bn, (momentum, mean, var, count) in zip(bns, saved):
+                bn.momentum = momentum
+                bn.running_mean.copy_(mean)
+                bn.running_var.copy_(var)
+                bn.num_batches_tracked.copy_(count)
+
+    def describe(self) -> dict[str, Any]:
+        return {"bn": self.name, "recal_batches": len(self.batches),
+                "recal_batch_size": int(self.batches[0][0].shape[0])}
+
+
+class Evaluator:
+    """Top-1 accuracy (%) of subnets on fixed, preprocessed held-out batches."""
+
+    def __init__(self, supernet: Supernet, batches: Sequence[Batch], protocol: BNProtocol) -> None:
+        if not batches:
+            raise ValueError("the evaluator needs at least one held-out batch")
+        self.supernet, self.batches, self.protocol = supernet, list(batches), protocol
+
+    @torch.inference_mode()
+    def score(self, arch: Sample) -> float:
+        self.supernet.eval()
+        correct = total = 0
+        with self.protocol.scoring(self.supernet, arch):
+            for x, y in self.batches:
+                correct += int((self.supernet(x, arch).argmax(1) == y).sum())
+                total += len(y)
+        return 100.0 * correct / total
+
+    def score_many(self, archs: Sequence[Sample], progress: bool = True) -> list[float]:
+        return [self.score(a) for a in tqdm(archs, desc="ranking", unit="arch",
+                                            disable=not progress)]
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.protocol.describe(), "eval_images": sum(len(y) for _, y in self.batches),
+                "eval_batches": len(self.batches)}

@@ -1,0 +1,89 @@
+"""Ranking reports: supernet scores vs ground truth, beside the #params proxy.
+
+Every report records how it was produced (BN protocol, images, arch set) and
+shows whether the supernet beats the trivial "more parameters is better"
+predictor, the baseline a one-shot ranking must clear to mean anything.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .benchmark import NB201Table
+from .checkpoint import atomic_write_json, atomic_write_text
+from .metrics import ranking_metrics
+from .plots import scatter_ranking
+from .space import Sample
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import Pipeline
+
+SUMMARY_KEYS = ("kendall_tau", "spearman_rho", "pearson_r", "precision_at_5", "precision_at_10",
+                "top1_true_acc", "top1_true_rank", "regret")
+
+
+def ranking_report(pipe: Pipeline, archs: Sequence[Sample], scores: Sequence[float],
+                   protocol: dict[str, Any], seconds: float, out: Path) -> dict[str, Any]:
+    """Compare ``scores`` with the oracle; write ranking.json/.md/.png and scores.csv."""
+    ec = pipe.config.evaluate
+    oracle = NB201Table.from_path(ec.oracle)
+    names = [pipe.space.format(a) for a in archs]
+    true = [oracle.accuracy(n, dataset=ec.oracle_dataset, split=ec.oracle_split) for n in names]
+    params = [oracle.params(n) for n in names]
+    optimum = max(oracle.accuracy(a, dataset=ec.oracle_dataset, split=ec.oracle_split)
+                  for a in oracle.archs)
+    kw = {"n_bootstrap": ec.bootstrap, "seed": ec.arch_seed, "optimum": optimum}
+    report = {
+        "config": pipe.config.to_dict(),
+        "protocol": {**protocol, "archs": ec.archs, "n_archs": len(archs),
+                     "oracle": f"{ec.oracle_dataset}/{ec.oracle_split}"},
+        "seconds": seconds, "archs_per_s": len(archs) / max(seconds, 1e-9),
+        "supernet": ranking_metrics(scores, true, **kw),
+        "params_proxy": ranking_metrics(params, true, **kw),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "ranking.json", report)
+    atomic_write_text(out / "scores.csv", _scores_csv(names, scores, true, params))
+    atomic_write_text(out / "ranking.md", summary_markdown(report))
+    scatter_ranking(scores, true, out / "ranking.png", proxy=params,
+                    title=f"{pipe.config.supernet.space} C={pipe.config.supernet.channels} "
+                          f"N={pipe.config.supernet.cells}, BN={protocol['bn']}")
+    return report
+
+
+def _scores_csv(names: Sequence[str], scores: Sequence[float], true: Sequence[float],
+                params: Sequence[float]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["arch", "supernet_acc", "true_acc", "params_M"])
+    writer.writerows(zip(names, scores, true, params))
+    return buf.getvalue()
+
+
+def summary_markdown(report: dict[str, Any]) -> str:
+    """A side-by-side table: supernet vs #params proxy, with 95% bootstrap CIs."""
+    p = report["protocol"]
+    lines = [f"# Ranking report ({p['n_archs']} archs, oracle {p['oracle']})", "",
+             f"BN protocol: `{p['bn']}`" + "".join(f", {k}={v}" for k, v in p.items()
+                                                   if k.startswith("recal")),
+             f"; {p['eval_images']} held-out images per arch; {report['archs_per_s']:.1f} archs/s.",
+             "", "| metric | supernet | #params proxy |", "| --- | --- | --- |"]
+    for key in SUMMARY_KEYS:
+        cells = [_cell(report[who], key) for who in ("supernet", "params_proxy")]
+        lines.append(f"| {key} | {cells[0]} | {cells[1]} |")
+    tau_s, tau_p = report["supernet"]["kendall_tau"], report["params_proxy"]["kendall_tau"]
+    verdict = "beats" if tau_s > tau_p else "does NOT beat"
+    lines += ["", f"The supernet ({tau_s:+.3f}) {verdict} the #params proxy ({tau_p:+.3f}) "
+                  "on Kendall tau."]
+    return "\n".join(lines) + "\n"
+
+
+def _cell(metrics: dict[str, Any], key: str) -> str:
+    value = metrics.get(key)
+    if value is None:
+        return "-"
+    ci = metrics.get("ci95", {}).get(key)
+    text = f"{value:.3f}" if isinstance(value, float) else str(value)
+    return f"{text} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else text

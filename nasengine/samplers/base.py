@@ -1,0 +1,80 @@
+"""The sampler role: which subnet (and which data) trains at each step.
+
+A sampler proposes an architecture before each step and may learn from the
+step afterwards (:meth:`Sampler.observe`). The trainer never branches on the
+kind of sampler: PA&DA, ShiftNAS, ENAS or few-shot routing all plug in here.
+"""
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+
+from ..registry import Registry
+from ..space import Sample, SearchSpace
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..supernet.base import Supernet
+
+IndexSampler = Callable[[int, torch.Generator], torch.Tensor]
+"""(dataset size, generator) -> the epoch's stream of example indices."""
+
+
+@dataclass
+class StepFeedback:
+    """What a sampler may learn from after one optimisation step.
+
+    ``per_sample_loss``, ``logits``, ``targets`` and ``indices`` serve data
+    importance (PA&DA); ``supernet`` gives access to the gradients of the ops
+    that ``arch`` used (read after backward, before the optimiser zeroes them).
+    """
+
+    step: int
+    epoch: int
+    arch: Sample
+    loss: float
+    logits: torch.Tensor
+    targets: torch.Tensor
+    indices: torch.Tensor | None
+    supernet: Supernet
+
+
+class Sampler(ABC):
+    """Base class: one abstract method plus optional hooks with do-nothing defaults."""
+
+    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+        self.space = space
+        self.seed = seed
+        self.rng = random.Random(seed)
+
+    @abstractmethod
+    def sample(self, step: int) -> Sample:
+        """The architecture to train at ``step``."""
+
+    def observe(self, feedback: StepFeedback) -> None:
+        """Learn from the step just taken (default: nothing)."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Refresh schedules at epoch boundaries (default: nothing)."""
+
+    def index_sampler(self) -> IndexSampler | None:
+        """Data-order override for importance data sampling (default: uniform shuffle)."""
+        return None
+
+    def reseed(self, seed: int) -> None:
+        self.seed = seed
+        self.rng = random.Random(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume the exact sample stream."""
+        return {"seed": self.seed, "rng": self.rng.getstate()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.seed = state["seed"]
+        self.rng.setstate(state["rng"])
+
+
+SAMPLERS: Registry[Sampler] = Registry("sampler")

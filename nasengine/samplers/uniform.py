@@ -1,0 +1,13 @@
+"""Uniform single-path sampling (SPOS / RSPS): every choice equally likely, every step."""
+from __future__ import annotations
+
+from ..space import Sample
+from .base import SAMPLERS, Sampler
+
+
+@SAMPLERS.register("uniform")
+class UniformSampler(Sampler):
+    """Draws each decision independently and uniformly."""
+
+    def sample(self, step: int) -> Sample:
+        return self.space.sample(self.rng)

@@ -1,0 +1,32 @@
+"""The supernet role: one module holding the weights of every subnet of a space.
+
+A supernet is a *skeleton* (from the search-space family) composed with a
+*sharing mechanism* (how the choices of one decision hold weights). Samplers,
+trainers and evaluators only see this interface.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Mapping
+
+import torch
+from torch import nn
+
+from ..space import Sample, SearchSpace
+
+
+class Supernet(nn.Module, ABC):
+    """``forward(x, arch)`` runs the subnet ``arch`` on its inherited weights."""
+
+    space: SearchSpace
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, arch: Mapping[str, object]) -> torch.Tensor:
+        """Logits of subnet ``arch`` (a sample of :attr:`space`)."""
+
+    def choice_modules(self, arch: Sample) -> dict[str, list[nn.Module]]:
+        """Modules trained by ``arch``, keyed by choice value (e.g. op name).
+
+        Samplers that learn from per-choice gradients (PA&DA) read gradients here.
+        """
+        return {}

@@ -1,0 +1,134 @@
+"""Supernet training: one sampled subnet per step, checkpointed every epoch.
+
+The trainer knows nothing about which sampler or sharing mechanism it drives;
+it asks the sampler for an arch, trains that path, and reports back.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .device import autocast
+from .errors import TrainingError
+from .samplers.base import Sampler, StepFeedback
+from .supernet.base import Supernet
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+
+
+class Trainer:
+    """SGD (Nesterov) + cosine LR + weight decay + grad clipping, resumable per epoch."""
+
+    def __init__(self, supernet: Supernet, sampler: Sampler, loader: Any, config: TrainConfig,
+                 out_dir: str | Path, fingerprint: dict[str, Any],
+                 device: torch.device = torch.device("cpu"), progress: bool = True) -> None:
+        self.supernet = supernet.to(device)
+        if config.channels_last:
+            self.supernet.to(memory_format=torch.channels_last)
+        self.sampler, self.loader, self.config = sampler, loader, config
+        self.out_dir, self.fingerprint = Path(out_dir), fingerprint
+        self.device, self.progress = device, progress
+        self.optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr,
+                                         momentum=config.momentum, nesterov=config.nesterov,
+                                         weight_decay=config.weight_decay)
+        total_steps = max(1, config.epochs * len(loader))
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=total_steps, eta_min=config.lr_min)
+        self.epoch, self.step = 0, 0
+        self.history: list[dict[str, Any]] = []
+
+    # -- state ---------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "step": self.step, "model": self.supernet.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "sampler": self.sampler.state_dict(), "torch_rng": torch.get_rng_state(),
+                "history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.supernet.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.history = list(state["history"])
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / CHECKPOINT
+
+    # -- training --------------------------------------------------------------
+    def fit(self, resume: bool = False, stop_after: int | None = None) -> list[dict[str, Any]]:
+        """Train to ``config.epochs`` (from the last checkpoint if ``resume``).
+
+        ``stop_after`` ends after that many epochs in this call (used to test resume).
+        """
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if resume and self.checkpoint_path.exists():
+            self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        done_here = 0
+        while self.epoch < self.config.epochs and (stop_after is None or done_here < stop_after):
+            self.history.append(self._train_epoch(self.epoch))
+            self.epoch += 1
+            done_here += 1
+            save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
+            atomic_write_text(self.out_dir / METRICS,
+                              "".join(json.dumps(r) + "\n" for r in self.history))
+        return self.history
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        self.supernet.train()
+        self.sampler.on_epoch_start(epoch)
+        self.loader.set_epoch(epoch, index_sampler=self.sampler.index_sampler())
+        seen = correct = 0
+        loss_sum = 0.0
+        start = time.perf_counter()
+        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
+                   disable=not self.progress, unit="batch")
+        for batch in bar:
+            loss, hits, n = self._train_step(epoch, *batch)
+            seen, correct, loss_sum = seen + n, correct + hits, loss_sum + loss * n
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}",
+                            img_s=f"{seen / (time.perf_counter() - start):.0f}")
+        elapsed = time.perf_counter() - start
+        return {"epoch": epoch + 1, "step": self.step, "loss": loss_sum / max(seen, 1),
+                "train_acc": 100.0 * correct / max(seen, 1), "lr": self.scheduler.get_last_lr()[0],
+                "seconds": elapsed, "images_per_s": seen / max(elapsed, 1e-9)}
+
+    def _train_step(self, epoch: int, x: torch.Tensor, y: torch.Tensor,
+                    indices: torch.Tensor | None = None) -> tuple[float, int, int]:
+        arch = self.sampler.sample(self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device, self.config.amp):
+            logits = self.supernet(x, arch)
+            loss = F.cross_entropy(logits.float(), y)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"loss became {value} at epoch {epoch + 1}, step {self.step} (arch {arch}); lower "
+                f"train.lr (now {self.config.lr}) or set train.grad_clip; the last good "
+                f"checkpoint is {self.checkpoint_path}")
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.sampler.observe(StepFeedback(self.step, epoch, arch, value, logits.detach(), y,
+                                          indices, self.supernet))
+        self.step += 1
+        return value, int((logits.argmax(1) == y).sum()), len(y)
+
+
+def read_metrics(out_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(out_dir) / METRICS
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

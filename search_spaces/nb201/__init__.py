@@ -1,0 +1,36 @@
+"""NAS-Bench-201 cell space (Dong & Yang, ICLR 2020)."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from nasengine.space import Sample, SearchSpace
+from nasengine.spaces import SPACES, SpaceFamily
+
+from .model import NB201Standalone, NB201Supernet
+from .space import EDGES, LABELS, OPS, NB201Space
+
+__all__ = ["EDGES", "LABELS", "OPS", "NB201Family", "NB201Space", "NB201Standalone",
+           "NB201Supernet"]
+
+
+class NB201Family(SpaceFamily):
+    """NB201 at any width ``channels`` (C), ``cells`` per stage (N) and ``num_classes``."""
+
+    name = "nb201"
+
+    def space(self) -> NB201Space:
+        return NB201Space()
+
+    def supernet(self, sharing: Callable, space: SearchSpace | None = None,
+                 channels: int = 16, cells: int = 5, num_classes: int = 10) -> NB201Supernet:
+        return NB201Supernet(space or self.space(), sharing, channels, cells, num_classes)
+
+    def standalone(self, arch: Sample, channels: int = 16, cells: int = 5,
+                   num_classes: int = 10) -> NB201Standalone:
+        return NB201Standalone(self.space().validate(arch), channels, cells, num_classes)
+
+    def input_shape(self, **config: Any) -> tuple[int, ...]:
+        return (1, 3, 32, 32)
+
+
+SPACES.register("nb201")(NB201Family)
