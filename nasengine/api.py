@@ -129,8 +129,12 @@ def train(config: RunConfig | str, out: str | Path, resume: bool = False,
 
 
 def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
-         pipe: Pipeline | None = None) -> dict[str, Any]:
-    """Score archs with the trained supernet in ``out`` and compare with the oracle."""
+         pipe: Pipeline | None = None, report_dir: str | Path | None = None) -> dict[str, Any]:
+    """Score archs with the trained supernet in ``out`` and compare with the oracle.
+
+    The report goes to ``report_dir`` (default ``out``), so one supernet can be
+    ranked under several evaluation protocols.
+    """
     from .report import ranking_report
 
     pipe = pipe or build(config, progress)
@@ -145,7 +149,8 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     start = time.perf_counter()
     scores = evaluator.score_many(archs, progress=progress)
     seconds = time.perf_counter() - start
-    return ranking_report(pipe, archs, scores, evaluator.describe(), seconds, out)
+    return ranking_report(pipe, archs, scores, evaluator.describe(), seconds,
+                          Path(report_dir) if report_dir else out)
 
 
 def run(config: RunConfig | str, out: str | Path, resume: bool = False,

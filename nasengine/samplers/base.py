@@ -9,19 +9,16 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ..data.loader import IndexSampler
 from ..registry import Registry
 from ..space import Sample, SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..supernet.base import Supernet
-
-IndexSampler = Callable[[int, torch.Generator], torch.Tensor]
-"""(dataset size, generator) -> the epoch's stream of example indices."""
-
 
 @dataclass
 class StepFeedback:

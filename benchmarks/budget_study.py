@@ -1,0 +1,135 @@
+"""How does ranking fidelity (Kendall tau vs NB201) depend on the training/evaluation protocol?
+
+Trains one uniform single-path supernet per (protocol, seed) on real CIFAR-10, then
+ranks the same seeded sample of NB201 archs under several evaluation protocols
+(BN batch statistics vs recalibration, number of held-out images), always beside
+the #params proxy. Resumable: finished cells are skipped, a half-trained supernet
+continues from its checkpoint.
+
+Reproduce (the table in benchmarks/RESULTS.md):
+    python benchmarks/budget_study.py --grid main --seeds 0 1 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from nasengine import api
+from nasengine.config import load_config
+from nasengine.plots import line_plot
+
+# train protocols: name -> config overrides (on top of the demo preset)
+GRIDS: dict[str, dict[str, list[str]]] = {
+    "main": {
+        "C8N1-e6": ["supernet.channels=8", "supernet.cells=1", "train.epochs=6"],
+        "C8N1-e12": ["supernet.channels=8", "supernet.cells=1", "train.epochs=12"],
+        "C8N1-e24": ["supernet.channels=8", "supernet.cells=1", "train.epochs=24"],
+        "C16N1-e12": ["supernet.channels=16", "supernet.cells=1", "train.epochs=12"],
+        "C8N2-e12": ["supernet.channels=8", "supernet.cells=2", "train.epochs=12"],
+        "C8N1-e12-bs256-lr0.1": ["supernet.channels=8", "supernet.cells=1", "train.epochs=12",
+                                 "train.batch_size=256", "train.lr=0.1"],
+    },
+    "quick": {"C4N1-e1": ["supernet.channels=4", "supernet.cells=1", "train.epochs=1",
+                          "data.train_limit=4096"]},
+}
+# evaluation protocols: name -> overrides (all rank the same archs)
+EVALS: dict[str, list[str]] = {
+    "batch-2k": ["evaluate.bn=batch", "evaluate.eval_images=2000"],
+    "batch-10k": ["evaluate.bn=batch", "evaluate.eval_images=10000"],
+    "recal20-2k": ["evaluate.bn=recalibrate", "evaluate.recal_batches=20",
+                   "evaluate.eval_images=2000"],
+}
+
+
+def run_cell(root: Path, train_name: str, overrides: list[str], seed: int,
+             evals: dict[str, list[str]], n_archs: int) -> list[dict]:
+    base = ["evaluate.bootstrap=200", f"evaluate.n_archs={n_archs}", f"seed={seed}"]
+    out = root / train_name / f"seed{seed}"
+    start = time.perf_counter()
+    pipe = api.train(load_config("demo", overrides + base), out, resume=True, progress=False)
+    from nasengine.train import read_metrics
+
+    train_s = sum(r["seconds"] for r in read_metrics(out))
+    rows = []
+    for eval_name, eval_overrides in evals.items():
+        eval_out = out / eval_name
+        path = eval_out / "ranking.json"
+        if not path.exists():
+            config = load_config("demo", overrides + base + eval_overrides)
+            pipe.config = config
+            api.rank(config, out, progress=False, pipe=pipe, report_dir=eval_out)
+        rep = json.loads(path.read_text())
+        rows.append({"train": train_name, "eval": eval_name, "seed": seed,
+                     "train_minutes": train_s / 60, "rank_seconds": rep["seconds"],
+                     **{f"{who}_{k}": rep[who][k] for who in ("supernet", "params_proxy")
+                        for k in ("kendall_tau", "spearman_rho", "precision_at_5")}})
+    print(f"{train_name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+    return rows
+
+
+def summarise(rows: list[dict]) -> str:
+    def ms(values: list[float]) -> str:
+        if len(values) == 1:
+            return f"{values[0]:+.3f}"
+        return f"{statistics.mean(values):+.3f} ± {statistics.stdev(values):.3f}"
+
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["train"], r["eval"]), []).append(r)
+    lines = ["| train protocol | eval protocol | seeds | train min | supernet τ | supernet ρ | "
+             "supernet P@5% | #params τ | rank s |", "|---|---|---|---|---|---|---|---|---|"]
+    for (t, e), rs in groups.items():
+        col = lambda k: [r[k] for r in rs]  # noqa: E731
+        lines.append(f"| {t} | {e} | {len(rs)} | {statistics.mean(col('train_minutes')):.1f} | "
+                     f"{ms(col('supernet_kendall_tau'))} | {ms(col('supernet_spearman_rho'))} | "
+                     f"{ms(col('supernet_precision_at_5'))} | "
+                     f"{ms(col('params_proxy_kendall_tau'))} | "
+                     f"{statistics.mean(col('rank_seconds')):.0f} |")
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Kendall tau vs training minutes, one line per evaluation protocol."""
+    series = {}
+    for e in sorted({r["eval"] for r in rows}):
+        pts: dict[str, list[dict]] = {}
+        for r in rows:
+            if r["eval"] == e:
+                pts.setdefault(r["train"], []).append(r)
+        xs = sorted(pts, key=lambda t: statistics.mean(r["train_minutes"] for r in pts[t]))
+        x = [statistics.mean(r["train_minutes"] for r in pts[t]) for t in xs]
+        taus = [[r["supernet_kendall_tau"] for r in pts[t]] for t in xs]
+        series[e] = (x, [statistics.mean(v) for v in taus],
+                     [statistics.stdev(v) if len(v) > 1 else 0.0 for v in taus])
+    line_plot(series, path, xlabel="supernet training (CPU minutes)", ylabel="Kendall tau",
+              title="NB201 ranking fidelity vs budget (uniform sampling)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", default="main", choices=sorted(GRIDS))
+    parser.add_argument("--only", nargs="*", default=None, help="train protocols to run")
+    parser.add_argument("--evals", nargs="*", default=list(EVALS), choices=sorted(EVALS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--n-archs", type=int, default=200)
+    parser.add_argument("--out", default="runs/budget_study")
+    args = parser.parse_args()
+    root = Path(args.out)
+    evals = {k: EVALS[k] for k in args.evals}
+    rows = []
+    for seed in args.seeds:
+        for name, overrides in GRIDS[args.grid].items():
+            if args.only is None or name in args.only:
+                rows += run_cell(root, name, overrides, seed, evals, args.n_archs)
+                (root / "rows.json").write_text(json.dumps(rows, indent=1))
+    table = summarise(rows)
+    print(table)
+    (root / "table.md").write_text(table + "\n")
+    plot(rows, root / "tau_vs_budget.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""BN protocols: what each one computes, and that scoring leaves the supernet unchanged."""
+import pytest
+import torch
+from torch import nn
+
+from nasengine.errors import ConfigError
+from nasengine.evaluate import BN_PROTOCOLS, BatchStatistics, Evaluator, Recalibration
+from nasengine.spaces import get_family
+
+FAMILY = get_family("nb201")
+ARCH = FAMILY.space().parse(
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|")
+
+
+@pytest.fixture
+def net():
+    torch.manual_seed(0)
+    model = FAMILY.build_supernet(channels=4, cells=1)
+    model.train()
+    with torch.no_grad():  # give running stats non-trivial values
+        model(torch.randn(16, 3, 32, 32) * 3 + 1, ARCH)
+    return model.eval()
+
+
+def buffers(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_batch_protocol_equals_train_mode_bn_and_leaves_buffers(net):
+    x = torch.randn(8, 3, 32, 32)
+    before = buffers(net)
+    with torch.no_grad(), BatchStatistics().scoring(net, ARCH):
+        out = net(x, ARCH)
+    after = buffers(net)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    reference = FAMILY.build_supernet(channels=4, cells=1)
+    reference.load_state_dict(net.state_dict())
+    reference.train()
+    with torch.no_grad():
+        assert torch.allclose(out, reference(x, ARCH), atol=1e-5)
+
+
+def test_recalibration_uses_the_exact_mean_of_its_batches(net):
+    batches = [(torch.randn(8, 3, 32, 32) + i, torch.zeros(8, dtype=torch.long)) for i in range(3)]
+    before = buffers(net)
+    protocol = Recalibration(batches)
+    stem_bn = net.network.stem[1]
+    with protocol.scoring(net, ARCH):
+        with torch.no_grad():
+            feats = [net.network.stem[0](x) for x, _ in batches]
+        expected = torch.stack([f.mean(dim=(0, 2, 3)) for f in feats]).mean(0)
+        assert torch.allclose(stem_bn.running_mean, expected, atol=1e-5)
+        assert not stem_bn.training
+    after = buffers(net)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert protocol.describe() == {"bn": "recalibrate", "recal_batches": 3, "recal_batch_size": 8}
+
+
+def test_evaluator_accuracy_matches_a_direct_computation(net):
+    x, y = torch.randn(20, 3, 32, 32), torch.randint(0, 10, (20,))
+    evaluator = Evaluator(net, [(x[:10], y[:10]), (x[10:], y[10:])], BatchStatistics())
+    with torch.no_grad(), BatchStatistics().scoring(net, ARCH):
+        direct = torch.cat([net(x[:10], ARCH), net(x[10:], ARCH)]).argmax(1)
+    assert evaluator.score(ARCH) == pytest.approx(100.0 * (direct == y).float().mean().item())
+    assert evaluator.describe()["eval_images"] == 20
+
+
+def test_protocol_registry_and_bad_input():
+    assert BN_PROTOCOLS.names() == ["batch", "recalibrate"]
+    with pytest.raises(ConfigError, match="known: batch, recalibrate"):
+        BN_PROTOCOLS.create("running")
+    with pytest.raises(ValueError, match="at least one"):
+        Recalibration([])
+    with pytest.raises(ValueError, match="at least one"):
+        Evaluator(nn.Identity(), [], BatchStatistics())

@@ -1,0 +1,64 @@
+"""Training on a slice of real CIFAR-10: exact resume, clear failures."""
+import json
+
+import pytest
+import torch
+
+from nasengine import api
+from nasengine.config import load_config
+from nasengine.errors import CheckpointError, TrainingError
+from nasengine.train import read_metrics
+
+TINY = ["supernet.channels=4", "data.train_limit=512", "train.batch_size=64", "train.epochs=2"]
+
+
+@pytest.fixture
+def config(cifar10_path):
+    return load_config("smoke", TINY)
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(config, tmp_path):
+    full = api.build(config, progress=False)
+    full.trainer(tmp_path / "full").fit()
+
+    first = api.build(config, progress=False)
+    first.trainer(tmp_path / "cut").fit(stop_after=1)  # "interrupted" after epoch 1
+    resumed = api.build(config, progress=False)  # a fresh process would start like this
+    resumed.trainer(tmp_path / "cut").fit(resume=True)
+
+    a, b = full.supernet.state_dict(), resumed.supernet.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["loss"] for r in read_metrics(tmp_path / "full")] == \
+        [r["loss"] for r in read_metrics(tmp_path / "cut")]
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(config, tmp_path):
+    api.build(config, progress=False).trainer(tmp_path).fit(stop_after=1)
+    other = load_config("smoke", TINY + ["train.lr=0.2"])
+    with pytest.raises(CheckpointError, match="train.lr: 0.05 -> 0.2"):
+        api.build(other, progress=False).trainer(tmp_path).fit(resume=True)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(config, tmp_path):
+    pipe = api.build(config, progress=False)
+    trainer = pipe.trainer(tmp_path)
+    trainer.fit(stop_after=1)
+    saved = (tmp_path / "checkpoint.pt").read_bytes()
+    with torch.no_grad():
+        next(pipe.supernet.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingError, match="lower train.lr"):
+        trainer.fit()
+    assert (tmp_path / "checkpoint.pt").read_bytes() == saved
+
+
+@pytest.mark.slow
+def test_end_to_end_run_writes_a_report(cifar10_path, nb201_table_path, tmp_path):
+    config = load_config("smoke")
+    report = api.run(config, tmp_path, progress=False)
+    for name in ("checkpoint.pt", "metrics.jsonl", "ranking.json", "ranking.md", "ranking.png",
+                 "scores.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "ranking.json").read_text())
+    assert saved["protocol"]["bn"] == "batch" and saved["protocol"]["n_archs"] == 20
+    assert -1 <= report["supernet"]["kendall_tau"] <= 1
+    assert "#params proxy" in (tmp_path / "ranking.md").read_text()
