@@ -67,7 +67,8 @@ class Pipeline:
         tc = self.config.train
         return TensorLoader(self.train_set, tc.batch_size, shuffle=True,
                             augment=self.augment(True), seed=self.config.seed,
-                            device=self.device, channels_last=tc.channels_last)
+                            device=self.device, channels_last=tc.channels_last,
+                            return_indices=True)
 
     def heldout_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """A fixed, seeded subset of the test split, preprocessed once for every arch."""
