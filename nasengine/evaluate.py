@@ -121,9 +121,15 @@ class Evaluator:
         return 100.0 * correct / total
 
     def score_many(self, archs: Sequence[Sample], progress: bool = True) -> list[float]:
-        return [self.score(a) for a in tqdm(archs, desc="ranking", unit="arch",
-                                            disable=not progress)]
+        """Scores of ``archs``; archs the supernet proves equivalent are scored once."""
+        keys = [tuple(self.supernet.canonical(a).items()) for a in archs]
+        unique = list(dict.fromkeys(keys))
+        scores = {key: self.score(dict(key)) for key in tqdm(
+            unique, desc="ranking", unit="arch", disable=not progress)}
+        self.distinct_evaluations = len(unique)
+        return [scores[key] for key in keys]
 
     def describe(self) -> dict[str, Any]:
         return {**self.protocol.describe(), "eval_images": sum(len(y) for _, y in self.batches),
-                "eval_batches": len(self.batches)}
+                "eval_batches": len(self.batches),
+                "distinct_evaluations": getattr(self, "distinct_evaluations", None)}

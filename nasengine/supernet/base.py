@@ -24,6 +24,14 @@ class Supernet(nn.Module, ABC):
     def forward(self, x: torch.Tensor, arch: Mapping[str, object]) -> torch.Tensor:
         """Logits of subnet ``arch`` (a sample of :attr:`space`)."""
 
+    def canonical(self, arch: Mapping[str, object]) -> Sample:
+        """An arch computing exactly the same function as ``arch`` in this supernet.
+
+        Archs with equal canonical forms share one evaluation. The default is
+        ``arch`` itself; a supernet overrides it only with a proven equivalence.
+        """
+        return dict(arch)
+
     def choice_modules(self, arch: Sample) -> dict[str, list[nn.Module]]:
         """Modules trained by ``arch``, keyed by choice value (e.g. op name).
 

@@ -16,6 +16,7 @@ from nasengine.supernet.base import Supernet
 from nasengine.supernet.sharing import ChoiceEdge, ChoiceFactory
 
 from .ops import OP_FACTORIES, ResNetBasicBlock
+from .graph import effective_arch
 from .space import NODES, NB201Space, edge_label
 
 EdgeFor = Callable[[str, int], nn.Module]
@@ -97,6 +98,10 @@ class NB201Supernet(Supernet):
 
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         return self.network(x, arch)
+
+    def canonical(self, arch: Mapping[str, str]) -> dict[str, str]:
+        """Set dead edges to ``none``: same function here (ops map 0 to 0, no affine BN)."""
+        return effective_arch(arch)
 
     def choice_modules(self, arch: Mapping[str, str]) -> dict[str, list[nn.Module]]:
         used: dict[str, list[nn.Module]] = {}

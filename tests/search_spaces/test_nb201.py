@@ -118,3 +118,42 @@ def test_zero_input_pruning_is_exact_in_the_supernet(space):
 
 def test_all_ops_registered():
     assert OPS == ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+
+
+def test_canonical_form_never_merges_different_functions(space):
+    """Every arch computes exactly what its effective arch computes (random weights)."""
+    from search_spaces.nb201.graph import effective_arch
+
+    family = get_family("nb201")
+    torch.manual_seed(1)
+    net = family.build_supernet(channels=4, cells=1)
+    for m in net.modules():  # make every op non-trivial
+        if isinstance(m, torch.nn.BatchNorm2d) and m.affine:
+            torch.nn.init.normal_(m.weight)
+    net.train()  # batch statistics
+    x = torch.randn(6, 3, 32, 32)
+    rng = random.Random(0)
+    archs = [space.sample(rng) for _ in range(60)]
+    archs.append(space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|"))
+    with torch.no_grad():
+        for arch in archs:
+            canon = effective_arch(arch)
+            assert net.canonical(arch) == canon
+            assert torch.allclose(net(x, arch), net(x, canon), atol=1e-5), space.format(arch)
+    # and distinct canonical forms do compute different functions
+    with torch.no_grad():
+        outs = {tuple(effective_arch(a).values()): net(x, a) for a in archs}
+    values = list(outs.values())
+    assert all(not torch.allclose(values[i], values[j]) for i in range(len(values))
+               for j in range(i))
+
+
+def test_effective_arch_class_counts(space):
+    from search_spaces.nb201.graph import effective_arch, is_disconnected
+
+    classes = {tuple(effective_arch(a).values()) for a in space.enumerate()}
+    assert len(classes) == 9445
+    assert sum(is_disconnected(a) for a in space.enumerate()) == 341
+    dead = space.parse("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2|")
+    assert effective_arch(dead) == space.parse(
+        "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
