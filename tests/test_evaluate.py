@@ -82,8 +82,8 @@ def test_deduplicated_ranking_equals_scoring_every_arch(net):
     space = FAMILY.space()
     rng = random.Random(0)
     archs = [space.sample(rng) for _ in range(30)]
-    archs += [space.parse("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_1x1~2|"),
-              space.parse("|skip_connect~0|+|avg_pool_3x3~0|nor_conv_3x3~1|+|none~0|none~1|nor_conv_1x1~2|")]
+    archs += [space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"),
+              space.parse("|none~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|none~1|none~2|")]
     x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
     evaluator = Evaluator(net, [(x, y)], BatchStatistics())
     fast = evaluator.score_many(archs, progress=False)
