@@ -104,7 +104,7 @@ def plot(rows: list[dict], path: Path) -> None:
         taus = [[r["supernet_kendall_tau"] for r in pts[t]] for t in xs]
         series[e] = (x, [statistics.mean(v) for v in taus],
                      [statistics.stdev(v) if len(v) > 1 else 0.0 for v in taus])
-    line_plot(series, path, xlabel="supernet training (CPU minutes)", ylabel="Kendall tau",
+    line_plot(None, series, path, xlabel="supernet training (CPU minutes)", ylabel="Kendall tau",
               title="NB201 ranking fidelity vs budget (uniform sampling)")
 
 

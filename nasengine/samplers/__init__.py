@@ -1,5 +1,6 @@
 """Samplers, registered by name in :data:`SAMPLERS`."""
 from .base import SAMPLERS, IndexSampler, Sampler, StepFeedback
+from .pada import PADASampler
 from .uniform import UniformSampler
 
-__all__ = ["SAMPLERS", "IndexSampler", "Sampler", "StepFeedback", "UniformSampler"]
+__all__ = ["SAMPLERS", "IndexSampler", "PADASampler", "Sampler", "StepFeedback", "UniformSampler"]

@@ -1,0 +1,243 @@
+"""Does PA&DA rank NB201 better than uniform sampling, and what does it cost?
+
+Trains one supernet per (variant, seed) - uniform, PA only, DA only, PA&DA - at one
+preset, ranks it against NB201 beside the #params proxy, and measures
+
+* the wall-clock per epoch (``metrics.jsonl`` "seconds"), as overhead over uniform;
+* the gradient variance of the shared weights (stem, reduction blocks, head, classifier:
+  every parameter outside the choice modules). At the end of training, M batches are
+  drawn with the run's own final sampler (its last path distribution and data stream);
+  each gives the unclipped gradient g_m of the mean cross-entropy (train-mode BN). The
+  variance is ``sum_m ||g_m - mean(g)||^2 / (M - 1)`` (the trace of the covariance);
+  "relative" divides it by ``||mean(g)||^2``. For PA&DA variants the same is measured on
+  the same weights with uniform paths and data, which isolates the estimator's effect.
+
+Resumable: a finished run is not retrained, a finished ranking or variance is reused,
+and a half-trained supernet continues from its checkpoint. Writes ``<out>/results.md``,
+``<out>/results.json`` and, per PA&DA run, ``pada_distributions.jsonl/.png``.
+
+Reproduce:
+    .venv/bin/python benchmarks/bench_pada.py --preset cpu-proxy --seeds 0 1 2
+Smoke (< 1 min, no meaning beyond "it runs"):
+    .venv/bin/python benchmarks/bench_pada.py --smoke
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nasengine import api
+from nasengine.checkpoint import atomic_write, atomic_write_json, atomic_write_text
+from nasengine.config import PRESET_DIR, load_config
+from nasengine.samplers import Sampler, UniformSampler
+from nasengine.space import SearchSpace
+from nasengine.supernet.base import Supernet
+from nasengine.train import read_metrics
+
+VARIANTS: dict[str, list[str]] = {  # name -> config overrides
+    "uniform": ["sampler.name=uniform"],
+    "PA": ["sampler.name=pada", "sampler.options.path=true", "sampler.options.data=false"],
+    "DA": ["sampler.name=pada", "sampler.options.path=false", "sampler.options.data=true"],
+    "PA&DA": ["sampler.name=pada", "sampler.options.path=true", "sampler.options.data=true"],
+}
+SMOKE = ["train.epochs=3", "data.train_limit=256", "supernet.channels=4", "evaluate.n_archs=20",
+         "evaluate.eval_images=256", "evaluate.bootstrap=50"]
+METRICS = ("kendall_tau", "spearman_rho", "precision_at_5")
+COLUMNS = {  # results.md column -> row key
+    "Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho", "P@top-5%": "precision_at_5",
+    "#params KT": "params_kendall_tau", "s / epoch": "epoch_seconds",
+    "overhead vs uniform (%)": "overhead_pct", "grad var": "grad_variance",
+    "rel. grad var": "grad_relative_variance",
+    "rel. grad var, uniform draws": "uniform_grad_relative_variance",
+}
+
+
+def variant_config(preset: str, variant: str, seed: int, extra: list[str],
+                   pada_options: list[str]) -> Any:
+    """The run's config; PA&DA's linear ramp gets the run length from ``train.epochs``."""
+    overrides = [f"seed={seed}", *extra, *VARIANTS[variant]]
+    if "sampler.name=pada" in VARIANTS[variant]:
+        overrides += [f"sampler.options.{item}" for item in pada_options]
+    config = load_config(preset, overrides)
+    if config.sampler.name == "pada":
+        config.sampler.options.setdefault("epochs", config.train.epochs)
+    return config
+
+
+def run_one(config: Any, out: Path, rank: bool, grad_batches: int) -> dict[str, Any]:
+    """Train (resumably), rank, measure; return one row of the results."""
+    pipe = api.train(config, out, resume=True, progress=False)
+    seconds = [r["seconds"] for r in read_metrics(out)]
+    row: dict[str, Any] = {"epoch_seconds": statistics.mean(seconds), "train_seconds": sum(seconds)}
+    if rank:
+        row.update(ranking_row(config, out, pipe))
+    row.update(cached(out / "grad_variance.json", lambda: variance_row(pipe, grad_batches)))
+    if hasattr(pipe.sampler, "distribution_log"):
+        write_distributions(pipe.sampler.distribution_log(), out / "pada_distributions")
+    return row
+
+
+def ranking_row(config: Any, out: Path, pipe: api.Pipeline) -> dict[str, Any]:
+    path = out / "ranking.json"
+    report = (json.loads(path.read_text()) if path.exists()
+              else api.rank(config, out, progress=False, pipe=pipe))
+    row = {key: report["supernet"].get(key) for key in METRICS}
+    row.update({f"params_{key}": report["params_proxy"].get(key) for key in METRICS})
+    return row
+
+
+def cached(path: Path, compute: Any) -> dict[str, Any]:
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    atomic_write_json(path, value)
+    return value
+
+
+# -- gradient variance ------------------------------------------------------------------
+def shared_parameters(supernet: Supernet, space: SearchSpace) -> list[torch.nn.Parameter]:
+    """Parameters every path trains: those outside every choice module."""
+    in_choices: set[int] = set()
+    for k in range(max(len(d.values) for d in space.decisions.values())):
+        arch = {label: d.values[k % len(d.values)] for label, d in space.decisions.items()}
+        for modules in supernet.choice_modules(arch).values():
+            in_choices.update(id(p) for m in modules for p in m.parameters())
+    return [p for p in supernet.parameters() if id(p) not in in_choices]
+
+
+def gradient_variance(pipe: api.Pipeline, sampler: Sampler, batches: int) -> dict[str, float]:
+    """Trace of the covariance of the shared-weight gradient over ``batches`` draws."""
+    loader = pipe.train_loader()
+    loader.set_epoch(pipe.config.train.epochs, index_sampler=sampler.index_sampler())
+    params = shared_parameters(pipe.supernet, pipe.space)
+    pipe.supernet.train()
+    grads = []
+    for step, (x, y, *_) in zip(range(batches), loader):
+        pipe.supernet.zero_grad(set_to_none=True)
+        F.cross_entropy(pipe.supernet(x, sampler.sample(step)).float(), y).backward()
+        grads.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
+                                for p in params]).double().cpu())
+    g = torch.stack(grads)
+    variance = float(((g - g.mean(0)) ** 2).sum() / max(len(g) - 1, 1))
+    mean_sq = float(g.mean(0).square().sum())
+    return {"grad_variance": variance, "grad_relative_variance": variance / max(mean_sq, 1e-30),
+            "grad_batches": len(g)}
+
+
+def variance_row(pipe: api.Pipeline, batches: int) -> dict[str, float]:
+    row = gradient_variance(pipe, pipe.sampler, batches)
+    if pipe.config.sampler.name != "uniform":
+        uniform = gradient_variance(pipe, UniformSampler(pipe.space, pipe.config.seed), batches)
+        row.update({f"uniform_{k}": v for k, v in uniform.items() if k != "grad_batches"})
+    return row
+
+
+# -- distributions ------------------------------------------------------------------------
+def write_distributions(log: list[dict[str, Any]], stem: Path) -> None:
+    """The sampler's per-epoch distributions as JSONL and a two-panel plot."""
+    atomic_write_text(stem.with_suffix(".jsonl"), "".join(json.dumps(r) + "\n" for r in log))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in log]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for choice in log[0]["path"][next(iter(log[0]["path"]))]:
+        left.plot(epochs, [statistics.mean(p[choice] for p in r["path"].values()) for r in log],
+                  marker="o", label=choice)
+    left.set(xlabel="epoch", ylabel="probability (mean over decisions)", title="paths")
+    left.legend(fontsize=7)
+    for key in ("ess_fraction", "entropy_ratio"):
+        right.plot(epochs, [r["data"][key] if r["data"] else 1.0 for r in log], marker="o",
+                   label=key)
+    right.set(xlabel="epoch", ylabel="fraction of uniform", title="data")
+    right.ticklabel_format(axis="y", useOffset=False)
+    for axis in (left, right):
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(stem.with_suffix(".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
+
+
+# -- the table ---------------------------------------------------------------------------
+def add_overhead(rows: list[dict[str, Any]]) -> None:
+    """Per seed: how much slower per epoch than uniform, in percent."""
+    base = {r["seed"]: r["epoch_seconds"] for r in rows if r["variant"] == "uniform"}
+    for r in rows:
+        if r["seed"] in base:
+            r["overhead_pct"] = 100 * (r["epoch_seconds"] / base[r["seed"]] - 1)
+
+
+def mean_std(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4g} ± {std:.2g}"
+
+
+def markdown(rows: list[dict[str, Any]], title: str) -> str:
+    columns = [c for c, key in COLUMNS.items() if any(key in r for r in rows)]
+    lines = [f"# {title}", "", "| variant | seeds | " + " | ".join(columns) + " |",
+             "| --- " * (len(columns) + 2) + "|"]
+    for variant in VARIANTS:
+        mine = [r for r in rows if r["variant"] == variant]
+        if mine:
+            cells = [mean_std([r.get(COLUMNS[c]) for r in mine]) for c in columns]
+            lines.append(f"| {variant} | {len(mine)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = "cpu-proxy" if (PRESET_DIR / "cpu-proxy.toml").exists() else "demo"
+    parser.add_argument("--preset", default=default)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="root of the runs (default runs/pada, runs/pada-smoke with --smoke)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every run, e.g. train.epochs=12")
+    parser.add_argument("--pada-option", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="PA&DA options for the PA/DA/PA&DA runs, e.g. param_free=mean")
+    parser.add_argument("--grad-batches", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
+    parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
+    args = parser.parse_args()
+    if args.smoke:
+        args.preset, args.seeds, args.grad_batches = "smoke", [0], 4
+        args.set = SMOKE + args.set
+    args.out = args.out or Path("runs/pada-smoke" if args.smoke else "runs/pada")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
+    rows = []
+    for seed in args.seeds:
+        for variant in args.variants:
+            out = args.out / variant.replace("&", "") / f"seed{seed}"
+            config = variant_config(args.preset, variant, seed, extra, args.pada_option)
+            rows.append({"variant": variant, "seed": seed,
+                         **run_one(config, out, not args.no_rank, args.grad_batches)})
+            print(f"{variant} seed {seed}: {rows[-1]}", flush=True)
+    add_overhead(rows)
+    table = markdown(rows, f"PA&DA vs uniform, preset {args.preset}, seeds {args.seeds}")
+    atomic_write_text(args.out / "results.md", table)
+    atomic_write_json(args.out / "results.json", {"args": vars(args) | {"out": str(args.out)},
+                                                  "rows": rows})
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

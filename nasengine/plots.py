@@ -1,0 +1,104 @@
+"""PNG figures for ranking reports and budget studies.
+
+Uses matplotlib's object API on the Agg canvas, never ``pyplot``: no global
+backend is chosen, no GUI is needed, and figures are freed with their objects.
+Files are written to a temporary name and renamed, so a reader never sees half a PNG.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ConfigError
+from .metrics import kendall_tau, validate_pair
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
+
+#: one line_plot series: (mean, std) over the shared x, or (x, mean, std); std may be None
+Series = Sequence[Any]
+
+
+def scatter_ranking(predicted: Sequence[float], true: Sequence[float], path: str | Path, *,
+                    proxy: Sequence[float] | None = None, title: str = "",
+                    labels: tuple[str, str] = ("supernet score", "true accuracy (%)"),
+                    proxy_label: str = "#params (M)") -> Path:
+    """Supernet score vs true accuracy, annotated with Kendall tau.
+
+    With ``proxy``, a second panel shows the #params proxy against the same truth,
+    so the figure shows at a glance whether the supernet beats the trivial baseline.
+    """
+    pred, tru = validate_pair(predicted, true)
+    panels = [(pred, labels[0])]
+    if proxy is not None:
+        panels.append((validate_pair(proxy, tru, ("proxy", "true"))[0], proxy_label))
+    fig = _figure(ncols=len(panels))
+    for ax, (x, xlabel) in zip(fig.axes, panels):
+        ax.scatter(x, tru, s=10, alpha=0.6, edgecolors="none")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(labels[1])
+        ax.text(0.03, 0.97, f"Kendall τ = {kendall_tau(x, tru):+.3f}\nn = {len(tru)}",
+                transform=ax.transAxes, va="top", ha="left",
+                bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
+        ax.grid(True, alpha=0.3)
+    return _save(fig, path, title)
+
+
+def line_plot(x: Sequence[float] | None, series: Mapping[str, Series], path: str | Path, *,
+              xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+    """Budget curves: one line with ±std error bars per series.
+
+    Each value of ``series`` is ``(mean, std)`` over the shared ``x``, or
+    ``(x, mean, std)`` for a series with its own x (then ``x`` may be None).
+    """
+    if not series:
+        raise ConfigError("line_plot needs at least one series")
+    fig = _figure(ncols=1)
+    ax = fig.axes[0]
+    for name, value in series.items():
+        xs, mean, std = _series_arrays(name, x, value)
+        ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, label=str(name))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    return _save(fig, path, title)
+
+
+def _series_arrays(name: str, x: Sequence[float] | None, value: Series
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Check one series and return its x, mean and std (None: no error bars)."""
+    if len(value) not in (2, 3):
+        raise ConfigError(f"series {name!r} must be (mean, std) or (x, mean, std), "
+                          f"got {len(value)} items")
+    xs, mean, std = value if len(value) == 3 else (x, *value)
+    if xs is None:
+        raise ConfigError(f"series {name!r} has no x: pass x or give it as (x, mean, std)")
+    arrays = [np.asarray(a, dtype=np.float64) for a in (xs, mean)]
+    if std is not None:
+        arrays.append(np.asarray(std, dtype=np.float64))
+    if any(a.shape != arrays[0].shape or a.ndim != 1 for a in arrays):
+        raise ConfigError(f"series {name!r}: x, mean and std must be 1-D and equally long, "
+                          f"got lengths {[a.shape for a in arrays]}")
+    return arrays[0], arrays[1], arrays[2] if std is not None else None
+
+
+def _figure(ncols: int) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.0 * ncols, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.subplots(1, ncols, squeeze=False)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path, title: str) -> Path:
+    from .checkpoint import atomic_write
+
+    if title:
+        fig.suptitle(title)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))

@@ -1,0 +1,71 @@
+"""Plots: valid PNGs written atomically, and clear errors for malformed input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nasengine.errors import ConfigError
+from nasengine.plots import line_plot, scatter_ranking
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    data = path.read_bytes()
+    return data.startswith(PNG_MAGIC) and len(data) > 5000
+
+
+def _scores(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    true = rng.uniform(60, 94, size=n)
+    return true + rng.normal(scale=5, size=n), true
+
+
+def test_scatter_with_and_without_proxy(tmp_path):
+    pred, true = _scores()
+    one = scatter_ranking(pred, true, tmp_path / "one.png", title="supernet")
+    two = scatter_ranking(pred, true, tmp_path / "sub" / "two.png", proxy=true[::-1].copy(),
+                          labels=("score", "acc"))
+    assert one == tmp_path / "one.png" and _is_png(one) and _is_png(two)
+    assert two.stat().st_size > one.stat().st_size  # two panels
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.png", "sub"]  # no temp files
+
+
+def test_scatter_replaces_an_existing_file(tmp_path):
+    target = tmp_path / "r.png"
+    target.write_text("old")
+    scatter_ranking(*_scores(), target)
+    assert _is_png(target)
+
+
+def test_scatter_rejects_mismatched_input_and_writes_nothing(tmp_path):
+    pred, true = _scores()
+    with pytest.raises(ConfigError, match="predicted has 59 values but true has 60"):
+        scatter_ranking(pred[:-1], true, tmp_path / "x.png")
+    with pytest.raises(ConfigError, match="proxy has 3 values"):
+        scatter_ranking(pred, true, tmp_path / "x.png", proxy=[1, 2, 3])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_line_plot_shared_and_own_x(tmp_path):
+    path = line_plot([1, 2, 4], {"batch": ([0.2, 0.3, 0.4], [0.02, 0.01, 0.03]),
+                                 "recal": ([0.25, 0.35, 0.5], None)},
+                     tmp_path / "curve.png", xlabel="minutes", ylabel="Kendall tau", title="t")
+    assert _is_png(path)
+    own = line_plot(None, {"a": ([1, 3], [0.1, 0.2], [0.0, 0.05]), "b": ([2], [0.3], [0.1])},
+                    tmp_path / "own.png")
+    assert _is_png(own)
+
+
+@pytest.mark.parametrize("x,series,message", [
+    ([1, 2], {}, "at least one series"),
+    ([1, 2], {"a": ([0.1, 0.2, 0.3], [0, 0, 0])}, "equally long"),
+    ([1, 2], {"a": ([0.1],)}, r"\(mean, std\) or \(x, mean, std\)"),
+    (None, {"a": ([0.1], [0.0])}, "has no x"),
+])
+def test_line_plot_bad_input(tmp_path, x, series, message):
+    with pytest.raises(ConfigError, match=message):
+        line_plot(x, series, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
