@@ -6,13 +6,16 @@ ranks the same seeded sample of NB201 archs under several evaluation protocols
 the #params proxy. Resumable: finished cells are skipped, a half-trained supernet
 continues from its checkpoint.
 
-Reproduce (the table in benchmarks/RESULTS.md):
-    python benchmarks/budget_study.py --grid main --seeds 0 1 2
+Reproduce (the table in benchmarks/RESULTS.md; two 1-thread workers share the queue):
+    for w in 1 2; do OMP_WAIT_POLICY=PASSIVE python benchmarks/budget_study.py \
+        --threads 1 --seeds 0 1 2 & done; wait
+    python benchmarks/budget_study.py --summary-only
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 from nasengine import api
 from nasengine.config import load_config
 from nasengine.plots import line_plot
+from nasengine.train import read_metrics
 
 # train protocols: name -> config overrides (on top of the demo preset)
 GRIDS: dict[str, dict[str, list[str]]] = {
@@ -27,7 +31,8 @@ GRIDS: dict[str, dict[str, list[str]]] = {
         "C8N1-e6": ["supernet.channels=8", "supernet.cells=1", "train.epochs=6"],
         "C8N1-e12": ["supernet.channels=8", "supernet.cells=1", "train.epochs=12"],
         "C8N1-e24": ["supernet.channels=8", "supernet.cells=1", "train.epochs=24"],
-        "C16N1-e12": ["supernet.channels=16", "supernet.cells=1", "train.epochs=12"],
+        "C16N1-e10": ["supernet.channels=16", "supernet.cells=1", "train.epochs=10"],
+        "C16N1-e20": ["supernet.channels=16", "supernet.cells=1", "train.epochs=20"],
         "C8N2-e12": ["supernet.channels=8", "supernet.cells=2", "train.epochs=12"],
         "C8N1-e12-bs256-lr0.1": ["supernet.channels=8", "supernet.cells=1", "train.epochs=12",
                                  "train.batch_size=256", "train.lr=0.1"],
@@ -38,35 +43,61 @@ GRIDS: dict[str, dict[str, list[str]]] = {
 # evaluation protocols: name -> overrides (all rank the same archs)
 EVALS: dict[str, list[str]] = {
     "batch-2k": ["evaluate.bn=batch", "evaluate.eval_images=2000"],
-    "batch-10k": ["evaluate.bn=batch", "evaluate.eval_images=10000"],
-    "recal20-2k": ["evaluate.bn=recalibrate", "evaluate.recal_batches=20",
+    "recal10-2k": ["evaluate.bn=recalibrate", "evaluate.recal_batches=10",
                    "evaluate.eval_images=2000"],
+    "batch-10k": ["evaluate.bn=batch", "evaluate.eval_images=10000"],
 }
+DEFAULT_EVALS = ["batch-2k", "recal10-2k"]
+
+
+def claim(out: Path) -> bool:
+    """Atomically claim a study cell so that several worker processes share one queue."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = out / ".claimed"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pid = int(lock.read_text() or 0)
+        if pid and Path(f"/proc/{pid}").exists():
+            return False  # a live worker has it
+        lock.unlink(missing_ok=True)  # its worker died: take it over (training resumes)
+        return claim(out)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    return True
 
 
 def run_cell(root: Path, train_name: str, overrides: list[str], seed: int,
-             evals: dict[str, list[str]], n_archs: int) -> list[dict]:
+             evals: dict[str, list[str]], n_archs: int, threads: int | None) -> None:
     base = ["evaluate.bootstrap=200", f"evaluate.n_archs={n_archs}", f"seed={seed}"]
+    base += [f"threads={threads}"] if threads else []
     out = root / train_name / f"seed{seed}"
+    if all((out / e / "ranking.json").exists() for e in evals) or not claim(out):
+        return
     start = time.perf_counter()
     pipe = api.train(load_config("demo", overrides + base), out, resume=True, progress=False)
-    from nasengine.train import read_metrics
-
-    train_s = sum(r["seconds"] for r in read_metrics(out))
-    rows = []
     for eval_name, eval_overrides in evals.items():
         eval_out = out / eval_name
-        path = eval_out / "ranking.json"
-        if not path.exists():
+        if not (eval_out / "ranking.json").exists():
             config = load_config("demo", overrides + base + eval_overrides)
             pipe.config = config
             api.rank(config, out, progress=False, pipe=pipe, report_dir=eval_out)
+    (out / ".claimed").unlink(missing_ok=True)
+    print(f"{train_name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def collect(root: Path) -> list[dict]:
+    """Every finished (train protocol, seed, eval protocol) cell found under ``root``."""
+    rows = []
+    for path in sorted(root.glob("*/seed*/*/ranking.json")):
         rep = json.loads(path.read_text())
-        rows.append({"train": train_name, "eval": eval_name, "seed": seed,
-                     "train_minutes": train_s / 60, "rank_seconds": rep["seconds"],
+        cell = path.parent.parent
+        train_s = sum(r["seconds"] for r in read_metrics(cell))
+        rows.append({"train": cell.parent.name, "eval": path.parent.name,
+                     "seed": int(cell.name[4:]), "train_minutes": train_s / 60,
+                     "rank_seconds": rep["seconds"],
                      **{f"{who}_{k}": rep[who][k] for who in ("supernet", "params_proxy")
                         for k in ("kendall_tau", "spearman_rho", "precision_at_5")}})
-    print(f"{train_name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
     return rows
 
 
@@ -111,20 +142,27 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", default="main", choices=sorted(GRIDS))
-    parser.add_argument("--only", nargs="*", default=None, help="train protocols to run")
-    parser.add_argument("--evals", nargs="*", default=list(EVALS), choices=sorted(EVALS))
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="train protocols to run, in this order (default: the whole grid)")
+    parser.add_argument("--evals", nargs="*", default=DEFAULT_EVALS, choices=sorted(EVALS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--n-archs", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per worker (1 when running several workers)")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="only collect finished cells into the table and plot")
     parser.add_argument("--out", default="runs/budget_study")
     args = parser.parse_args()
     root = Path(args.out)
     evals = {k: EVALS[k] for k in args.evals}
-    rows = []
-    for seed in args.seeds:
-        for name, overrides in GRIDS[args.grid].items():
-            if args.only is None or name in args.only:
-                rows += run_cell(root, name, overrides, seed, evals, args.n_archs)
-                (root / "rows.json").write_text(json.dumps(rows, indent=1))
+    names = args.only if args.only is not None else list(GRIDS[args.grid])
+    if not args.summary_only:
+        for seed in args.seeds:
+            for name in names:
+                run_cell(root, name, GRIDS[args.grid][name], seed, evals, args.n_archs,
+                         args.threads)
+    rows = collect(root)
+    (root / "rows.json").write_text(json.dumps(rows, indent=1))
     table = summarise(rows)
     print(table)
     (root / "table.md").write_text(table + "\n")

@@ -89,3 +89,21 @@ def test_deduplicated_ranking_equals_scoring_every_arch(net):
     fast = evaluator.score_many(archs, progress=False)
     assert evaluator.distinct_evaluations < len(archs)
     assert fast == [evaluator.score(a) for a in archs]
+
+
+def test_channels_last_evaluation_matches_the_plain_layout(net):
+    """The fast layout (channels_last, used for training and ranking) changes no logit."""
+    import copy
+    import random
+
+    space = FAMILY.space()
+    archs = [space.sample(random.Random(1)) for _ in range(5)] + [ARCH]
+    x = torch.randn(32, 3, 32, 32)
+    fast = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    recal = Recalibration([(torch.randn(16, 3, 32, 32), None)])
+    for arch in archs:
+        with torch.inference_mode(), recal.scoring(net, arch):
+            plain = net(x, arch)
+        with torch.inference_mode(), recal.scoring(fast, arch):
+            quick = fast(x.to(memory_format=torch.channels_last), arch)
+        torch.testing.assert_close(quick, plain, rtol=1e-4, atol=1e-5)

@@ -1,0 +1,110 @@
+"""Ranking throughput: every one of the 15,625 NB201 archs, BN recalibration, 2 CPU threads.
+
+Ranks the whole space with a trained supernet (``--run DIR``, a ``nasengine train``
+output; without it the preset's fresh weights: speed only, the tau is then
+meaningless) and prints archs/s, the number of distinct evaluations, peak RSS and
+the ranking metrics against NB201 beside the #params proxy. It also times the
+straightforward path (every arch evaluated, NCHW tensors, no dedup) on a sample
+and extrapolates it to the whole space, so what the optimisations buy is measured
+in the same run.
+
+Reproduce (the table in benchmarks/RESULTS.md):
+    python benchmarks/bench_rank.py --run runs/budget_study/C8N1-e6/seed0 --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from nasengine import api
+from nasengine.checkpoint import load_checkpoint
+from nasengine.config import RunConfig, from_dict, load_config
+from nasengine.train import CHECKPOINT
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    return ["evaluate.archs=all", "evaluate.bn=recalibrate",
+            f"evaluate.recal_batches={args.recal_batches}",
+            f"evaluate.recal_batch_size={args.recal_batch_size}",
+            f"evaluate.eval_images={args.eval_images}",
+            f"evaluate.batch_size={args.eval_images}", "evaluate.bootstrap=200",
+            f"threads={args.threads}", *args.set]
+
+
+def make_config(args: argparse.Namespace, extra: list[str] = ()) -> RunConfig:
+    """The preset + evaluation overrides; with ``--run``, that run's supernet/train/data/seed."""
+    config = load_config(args.preset, overrides(args) + list(extra))
+    if args.run:
+        trained = from_dict(json.loads((Path(args.run) / "config.json").read_text()))
+        config.supernet, config.data, config.seed = trained.supernet, trained.data, trained.seed
+        config.train = dataclasses.replace(trained.train,
+                                           channels_last=config.train.channels_last)
+    return config
+
+
+def straightforward_seconds_per_arch(args: argparse.Namespace, n: int) -> float:
+    """Per-arch time of the plain path: NCHW, no canonical dedup, on ``n`` random archs."""
+    config = make_config(args, ["train.channels_last=false"])
+    pipe = api.build(config, progress=False)
+    if args.run:
+        pipe.supernet.load_state_dict(load_checkpoint(Path(args.run) / CHECKPOINT)["model"])
+    evaluator = pipe.evaluator()
+    archs = random.Random(1).sample(list(pipe.space.enumerate()), n)
+    start = time.perf_counter()
+    for arch in archs:
+        evaluator.score(arch)
+    return (time.perf_counter() - start) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default=None, help="trained supernet folder (checkpoint.pt)")
+    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--recal-batches", type=int, default=1)
+    parser.add_argument("--recal-batch-size", type=int, default=128)
+    parser.add_argument("--eval-images", type=int, default=128)
+    parser.add_argument("--naive-sample", type=int, default=100)
+    parser.add_argument("--out", default="runs/bench_rank")
+    parser.add_argument("--set", nargs="*", default=[], help="extra config overrides a.b=v")
+    args = parser.parse_args()
+    config = make_config(args)
+    torch.set_num_threads(args.threads)
+    naive = straightforward_seconds_per_arch(args, args.naive_sample)
+    pipe = api.build(config, progress=True)
+    report = api.rank(config, args.run or _fresh(pipe, Path(args.out)), pipe=pipe,
+                      report_dir=args.out, progress=True)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    proto, s, p = report["protocol"], report["supernet"], report["params_proxy"]
+    print(f"\n# cmd: python benchmarks/bench_rank.py {'--run ' + args.run if args.run else ''} "
+          f"--threads {args.threads} --recal-batches {args.recal_batches} "
+          f"--recal-batch-size {args.recal_batch_size} --eval-images {args.eval_images}")
+    print("| archs | distinct evaluations | recal | eval images | seconds | archs/s | "
+          "straightforward (extrapolated) s | peak RSS MB | supernet tau | #params tau |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| {proto['n_archs']} | {proto['distinct_evaluations']} | "
+          f"{proto['recal_batches']}x{proto['recal_batch_size']} | {proto['eval_images']} | "
+          f"{report['seconds']:.0f} | {report['archs_per_s']:.1f} | "
+          f"{naive * proto['n_archs']:.0f} | {rss:.0f} | {s['kendall_tau']:+.3f} | "
+          f"{p['kendall_tau']:+.3f} |")
+
+
+def _fresh(pipe: api.Pipeline, out: Path) -> Path:
+    """Save the untrained supernet so that ``api.rank`` can load it (speed runs only)."""
+    from nasengine.checkpoint import save_checkpoint
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out / CHECKPOINT, {"model": pipe.supernet.state_dict()},
+                    pipe.config.fingerprint())
+    return out
+
+
+if __name__ == "__main__":
+    main()

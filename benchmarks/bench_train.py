@@ -1,0 +1,195 @@
+"""Supernet training throughput: nasengine vs NNI 3.0 RandomOneShot, and data-pipeline overhead.
+
+Each figure is one fresh subprocess (so peak RSS is that run's own), all in one
+invocation, same machine, same thread count, same input tensors and the same
+seeded sequence of random NB201 archs for both engines. The NNI figure is its
+one-shot supernet (``RandomOneShot().mutate_model(NasBench201(...))``) driven by
+the same plain PyTorch loop, i.e. *without* Lightning's overhead, which only
+favours NNI.
+
+Reproduce (the table in benchmarks/RESULTS.md; needs the ``bench`` extra):
+    pip install -e ".[bench]"
+    python benchmarks/bench_train.py --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+NNI_OPS = {"none": "none", "skip_connect": "skip_connect", "nor_conv_1x1": "conv_1x1",
+           "nor_conv_3x3": "conv_3x3", "avg_pool_3x3": "avg_pool_3x3"}
+CONFIGS = [(8, 1, 64), (8, 1, 256), (16, 5, 64), (16, 5, 256)]
+ENGINES = ["nasengine", "nasengine-nchw", "nni"]
+
+
+def random_archs(n: int, seed: int = 0) -> list[dict[str, str]]:
+    from nasengine.spaces import get_family
+
+    space = get_family("nb201").space()
+    rng = random.Random(seed)
+    return [space.sample(rng) for _ in range(n)]
+
+
+def nasengine_step_fn(channels: int, cells: int, channels_last: bool):
+    from nasengine.spaces import get_family
+
+    net = get_family("nb201").build_supernet("weight_sharing", channels=channels, cells=cells,
+                                             num_classes=10)
+    if channels_last:
+        net = net.to(memory_format=__import__("torch").channels_last)
+    return net, lambda x, arch: net(x, arch)
+
+
+def nni_step_fn(channels: int, cells: int):
+    from nni.nas.hub.pytorch import NasBench201
+    from nni.nas.oneshot.pytorch.supermodule.base import BaseSuperNetModule
+    from nni.nas.strategy import RandomOneShot
+
+    net = RandomOneShot().mutate_model(NasBench201(stem_out_channels=channels,
+                                                   num_modules_per_stack=cells, num_labels=10))
+    modules = [m for m in net.modules() if isinstance(m, BaseSuperNetModule)]
+
+    def forward(x, arch):
+        memo = {f"cell/{e.split('<-')[1]}_{e.split('<-')[0]}": NNI_OPS[op]
+                for e, op in arch.items()}
+        for m in modules:  # what RandomSamplingLightningModule.resample does, with our arch
+            m.resample(memo=memo)
+        return net(x)
+
+    return net, forward
+
+
+def measure(engine: str, channels: int, cells: int, batch: int, threads: int,
+            min_seconds: float) -> dict:
+    """Images/s of forward + backward + SGD step on single-path random archs."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if engine == "nni":
+        net, forward = nni_step_fn(channels, cells)
+    else:
+        net, forward = nasengine_step_fn(channels, cells, engine == "nasengine")
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True,
+                          weight_decay=5e-4)
+    x = torch.randn(batch, 3, 32, 32)
+    if engine == "nasengine":
+        x = x.to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    archs = random_archs(1000)
+
+    def step(i: int) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(forward(x, archs[i % len(archs)]), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        opt.step()
+
+    for i in range(3):  # warm-up
+        step(i)
+    start, steps = time.perf_counter(), 0
+    while time.perf_counter() - start < min_seconds or steps < 5:
+        step(3 + steps)
+        steps += 1
+    seconds = time.perf_counter() - start
+    return {"images_per_s": steps * batch / seconds, "steps": steps,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def measure_data(channels: int, batch: int, threads: int, min_seconds: float) -> dict:
+    """Training step time with pre-made tensors vs with the real loader + augmentation."""
+    import torch
+    import torch.nn.functional as F
+
+    from nasengine.data import BatchAugment, TensorLoader, load_cifar
+
+    torch.set_num_threads(threads)
+    net, forward = nasengine_step_fn(channels, 1, True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    data = load_cifar(None, split="train")
+    loader = TensorLoader(data, batch, shuffle=True, augment=BatchAugment(*data.mean_std()),
+                          seed=0, channels_last=True)
+    archs = random_archs(1000)
+    fixed = next(iter(loader))
+
+    def run(batches) -> float:
+        start, steps = time.perf_counter(), 0
+        for x, y in batches:
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(forward(x, archs[steps % 1000]), y).backward()
+            opt.step()
+            steps += 1
+            if time.perf_counter() - start >= min_seconds:
+                break
+        return (time.perf_counter() - start) / steps
+
+    run(iter([fixed] * 3))
+    def endless_fixed():
+        while True:
+            yield fixed
+    step_fixed = run(endless_fixed())
+    step_real = run(iter(loader))
+    step_fixed2 = run(endless_fixed())  # bracket the real-data run against drift
+    fixed_ms = 1000 * (step_fixed + step_fixed2) / 2
+    return {"fixed_ms": fixed_ms, "real_ms": 1000 * step_real,
+            "overhead_pct": 100 * (1000 * step_real / fixed_ms - 1)}
+
+
+def in_subprocess(kind: str, args: dict) -> dict:
+    env = {**os.environ, "HOME": os.environ.get("BENCH_HOME", tempfile.gettempdir())}
+    code = (f"import json,sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+            f"import bench_train as b; print(json.dumps(b.{kind}(**{args!r})))")
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", code], capture_output=True,
+                         text=True, env=env, check=False)
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=8.0, help="minimum timed seconds per cell")
+    parser.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES)
+    parser.add_argument("--configs", nargs="+", default=[f"C{c}N{n}-bs{b}" for c, n, b in CONFIGS])
+    args = parser.parse_args()
+    print(f"# torch threads {args.threads}; cmd: python benchmarks/bench_train.py "
+          f"--threads {args.threads}")
+    print("| config | " + " | ".join(f"{e} img/s (RSS MB)" for e in args.engines)
+          + " | nasengine / nni |")
+    print("|---|" + "---|" * (len(args.engines) + 1))
+    for c, n, b in CONFIGS:
+        name = f"C{c}N{n}-bs{b}"
+        if name not in args.configs:
+            continue
+        res = {e: in_subprocess("measure", {"engine": e, "channels": c, "cells": n, "batch": b,
+                                            "threads": args.threads,
+                                            "min_seconds": args.seconds})
+               for e in args.engines}
+        cells = [f"{r['images_per_s']:.0f} ({r['peak_rss_mb']:.0f})" if "error" not in r
+                 else f"error: {r['error']}" for r in res.values()]
+        ok = all("error" not in res.get(e, {"error": 1}) for e in ("nasengine", "nni"))
+        ratio = (f"{res['nasengine']['images_per_s'] / res['nni']['images_per_s']:.2f}x"
+                 if ok else "n/a")
+        print(f"| {name} | " + " | ".join(cells) + f" | {ratio} |", flush=True)
+    d = in_subprocess("measure_data", {"channels": 8, "batch": 128, "threads": args.threads,
+                                       "min_seconds": args.seconds})
+    print("\n| data pipeline (C8N1, bs128) | step, fixed tensors | step, real loader + "
+          "augmentation | overhead |\n|---|---|---|---|")
+    if "error" in d:
+        print(f"| error | {d['error']} | | |")
+    else:
+        print(f"| CIFAR-10 train | {d['fixed_ms']:.1f} ms | {d['real_ms']:.1f} ms | "
+              f"{d['overhead_pct']:+.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
