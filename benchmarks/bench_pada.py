@@ -32,6 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from _queue import claim, release
 from nasengine import api
 from nasengine.checkpoint import atomic_write, atomic_write_json, atomic_write_text
 from nasengine.config import PRESET_DIR, load_config
@@ -228,8 +229,11 @@ def main() -> None:
         for variant in args.variants:
             out = args.out / variant.replace("&", "") / f"seed{seed}"
             config = variant_config(args.preset, variant, seed, extra, args.pada_option)
+            if not claim(out):  # another worker is on it; a later call collects it
+                continue
             rows.append({"variant": variant, "seed": seed,
                          **run_one(config, out, not args.no_rank, args.grad_batches)})
+            release(out)
             print(f"{variant} seed {seed}: {rows[-1]}", flush=True)
     add_overhead(rows)
     table = markdown(rows, f"PA&DA vs uniform, preset {args.preset}, seeds {args.seeds}")

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
 
+from _queue import claim, release
 from nasengine import api
 from nasengine.config import load_config
 from nasengine.plots import line_plot
@@ -50,23 +50,6 @@ EVALS: dict[str, list[str]] = {
 DEFAULT_EVALS = ["batch-2k", "recal10-2k"]
 
 
-def claim(out: Path) -> bool:
-    """Atomically claim a study cell so that several worker processes share one queue."""
-    out.mkdir(parents=True, exist_ok=True)
-    lock = out / ".claimed"
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        pid = int(lock.read_text() or 0)
-        if pid and Path(f"/proc/{pid}").exists():
-            return False  # a live worker has it
-        lock.unlink(missing_ok=True)  # its worker died: take it over (training resumes)
-        return claim(out)
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    return True
-
-
 def run_cell(root: Path, train_name: str, overrides: list[str], seed: int,
              evals: dict[str, list[str]], n_archs: int, threads: int | None) -> None:
     base = ["evaluate.bootstrap=200", f"evaluate.n_archs={n_archs}", f"seed={seed}"]
@@ -82,7 +65,7 @@ def run_cell(root: Path, train_name: str, overrides: list[str], seed: int,
             config = load_config("demo", overrides + base + eval_overrides)
             pipe.config = config
             api.rank(config, out, progress=False, pipe=pipe, report_dir=eval_out)
-    (out / ".claimed").unlink(missing_ok=True)
+    release(out)
     print(f"{train_name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
@@ -92,7 +75,8 @@ def collect(root: Path) -> list[dict]:
     for path in sorted(root.glob("*/seed*/*/ranking.json")):
         rep = json.loads(path.read_text())
         cell = path.parent.parent
-        train_s = sum(r["seconds"] for r in read_metrics(cell))
+        epochs = read_metrics(cell)  # median x count: robust to a worker paused mid-epoch
+        train_s = statistics.median(r["seconds"] for r in epochs) * len(epochs)
         rows.append({"train": cell.parent.name, "eval": path.parent.name,
                      "seed": int(cell.name[4:]), "train_minutes": train_s / 60,
                      "rank_seconds": rep["seconds"],

@@ -76,6 +76,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.exists():
             self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        self.sampler.on_train_start(self.config.epochs, len(self.loader))
         done_here = 0
         while self.epoch < self.config.epochs and (stop_after is None or done_here < stop_after):
             self.history.append(self._train_epoch(self.epoch))

@@ -54,6 +54,9 @@ class Sampler(ABC):
     def observe(self, feedback: StepFeedback) -> None:
         """Learn from the step just taken (default: nothing)."""
 
+    def on_train_start(self, epochs: int, steps_per_epoch: int) -> None:
+        """The run's length, before its first step, for schedules (default: nothing)."""
+
     def on_epoch_start(self, epoch: int) -> None:
         """Refresh schedules at epoch boundaries (default: nothing)."""
 

@@ -69,7 +69,8 @@ class PADASampler(Sampler):
         tau: final mixing weight of the path importance term, in [0, 1].
         tau_data: the same for data (default: ``tau``).
         tau_schedule: ``"linear"`` ramp ``tau * epoch / epochs`` (as coded) or ``"constant"``.
-        epochs: the run length E of the linear ramp (set it to ``train.epochs``).
+        epochs: the run length E of the linear ramp (default: ``train.epochs``, from the
+            trainer's :meth:`on_train_start`).
         path_granularity: ``"op"``: one estimate per choice value shared by all decisions
             (as coded); ``"edge"``: one per (decision, choice) pair.
         param_free: ``"zero"`` (as coded) or ``"mean"``, see the module docstring.
@@ -119,9 +120,14 @@ class PADASampler(Sampler):
         ramps = (self.path and self.tau > 0) or (self.data and self.tau_data > 0)
         if self.epochs is None and ramps and self.tau_schedule == "linear":
             raise ConfigError("PA&DA's linear tau ramp (tau * epoch / E) needs the run length E: "
-                              "set sampler.options.epochs to train.epochs, or set "
+                              "set sampler.options.epochs (the trainer sets it to train.epochs), or set "
                               "sampler.options.tau_schedule = \"constant\"")
         return self.epochs or 1
+
+    def on_train_start(self, epochs: int, steps_per_epoch: int) -> None:
+        """Default the linear ramp's length to the run's epochs."""
+        if self.epochs is None:
+            self.epochs = _check_positive("epochs", epochs)
 
     def on_epoch_start(self, epoch: int) -> None:
         """Rebuild both distributions from the last epoch's statistics, then log them."""

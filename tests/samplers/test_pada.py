@@ -226,8 +226,15 @@ def test_bad_options_raise_config_errors(options, message):
 
 def test_linear_ramp_without_run_length_fails_at_the_first_epoch():
     sampler = PADASampler(SPACE)
-    with pytest.raises(ConfigError, match="set sampler.options.epochs to train.epochs"):
+    with pytest.raises(ConfigError, match="set sampler.options.epochs"):
         sampler.on_epoch_start(0)
+
+
+def test_the_trainer_supplies_the_run_length():
+    sampler = PADASampler(SPACE, tau=0.8)
+    sampler.on_train_start(epochs=4, steps_per_epoch=10)
+    sampler.on_epoch_start(0)
+    assert sampler.mixing_weight(3, 0.8) == pytest.approx(0.8 * 2 / 4)
 
 
 # -- integration -------------------------------------------------------------------
