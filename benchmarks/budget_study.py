@@ -150,7 +150,8 @@ def main() -> None:
     table = summarise(rows)
     print(table)
     (root / "table.md").write_text(table + "\n")
-    plot(rows, root / "tau_vs_budget.png")
+    if rows:
+        plot(rows, root / "tau_vs_budget.png")
 
 
 if __name__ == "__main__":

@@ -64,11 +64,14 @@ def _out(args: argparse.Namespace) -> Path:
 
 
 def _print_ranking(report: dict, out: Path) -> None:
+    from .report import verdict
+
     s, p = report["supernet"], report["params_proxy"]
     print(f"Kendall tau  supernet {s['kendall_tau']:+.3f}   #params proxy {p['kendall_tau']:+.3f}")
     print(f"Spearman rho supernet {s['spearman_rho']:+.3f}   #params proxy {p['spearman_rho']:+.3f}")
     print(f"supernet top-1 pick: true acc {s['top1_true_acc']:.2f}% "
           f"(rank {s['top1_true_rank']} of {s['n']})")
+    print(verdict(report))
     print(f"report: {out / 'ranking.md'}  {out / 'ranking.png'}")
 
 

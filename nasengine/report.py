@@ -73,10 +73,7 @@ def summary_markdown(report: dict[str, Any]) -> str:
     for key in SUMMARY_KEYS:
         cells = [_cell(report[who], key) for who in ("supernet", "params_proxy")]
         lines.append(f"| {key} | {cells[0]} | {cells[1]} |")
-    tau_s, tau_p = report["supernet"]["kendall_tau"], report["params_proxy"]["kendall_tau"]
-    verdict = "beats" if tau_s > tau_p else "does NOT beat"
-    lines += ["", f"The supernet ({tau_s:+.3f}) {verdict} the #params proxy ({tau_p:+.3f}) "
-                  "on Kendall tau."]
+    lines += ["", verdict(report)]
     return "\n".join(lines) + "\n"
 
 
@@ -87,3 +84,11 @@ def _cell(metrics: dict[str, Any], key: str) -> str:
     ci = metrics.get("ci95", {}).get(key)
     text = f"{value:.3f}" if isinstance(value, float) else str(value)
     return f"{text} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else text
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """One honest sentence: does the supernet rank better than counting parameters?"""
+    tau_s, tau_p = report["supernet"]["kendall_tau"], report["params_proxy"]["kendall_tau"]
+    word = "beats" if tau_s > tau_p else "does NOT beat"
+    return (f"The supernet ({tau_s:+.3f}) {word} the #params proxy ({tau_p:+.3f}) on Kendall tau"
+            f" over {report['protocol']['n_archs']} archs.")

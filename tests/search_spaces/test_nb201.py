@@ -157,3 +157,28 @@ def test_effective_arch_class_counts(space):
     dead = space.parse("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2|")
     assert effective_arch(dead) == space.parse(
         "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 1, 1), (2, 2, 0)])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_box_average_equals_avg_pool_values_and_gradients(kernel, stride, padding, channels_last):
+    """The fast pooling (depthwise box-sum) is NB201's avg pool, forward and backward."""
+    from torch import nn
+
+    from search_spaces.nb201.ops import BoxAverage
+
+    x = torch.randn(4, 8, 16, 16)
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    x_ref = x.detach().clone().requires_grad_()
+    x = x.detach().clone().requires_grad_()
+    ref = nn.AvgPool2d(kernel, stride, padding, count_include_pad=False)(x_ref)
+    pool = BoxAverage(kernel, stride, padding)
+    with torch.inference_mode():  # constants cached in inference mode must not break autograd
+        torch.testing.assert_close(pool(x.detach()), ref.detach())
+    out = pool(x)
+    torch.testing.assert_close(out, ref)
+    grad = torch.randn_like(ref)
+    ref.backward(grad)
+    out.backward(grad)
+    torch.testing.assert_close(x.grad, x_ref.grad)
