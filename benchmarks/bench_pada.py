@@ -37,6 +37,7 @@ from nasengine import api
 from nasengine.checkpoint import atomic_write, atomic_write_json, atomic_write_text
 from nasengine.config import PRESET_DIR, load_config
 from nasengine.samplers import Sampler, UniformSampler
+from nasengine.samplers.pada import plot_distributions
 from nasengine.space import SearchSpace
 from nasengine.supernet.base import Supernet
 from nasengine.train import read_metrics
@@ -143,29 +144,7 @@ def variance_row(pipe: api.Pipeline, batches: int) -> dict[str, float]:
 def write_distributions(log: list[dict[str, Any]], stem: Path) -> None:
     """The sampler's per-epoch distributions as JSONL and a two-panel plot."""
     atomic_write_text(stem.with_suffix(".jsonl"), "".join(json.dumps(r) + "\n" for r in log))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in log]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for choice in log[0]["path"][next(iter(log[0]["path"]))]:
-        left.plot(epochs, [statistics.mean(p[choice] for p in r["path"].values()) for r in log],
-                  marker="o", label=choice)
-    left.set(xlabel="epoch", ylabel="probability (mean over decisions)", title="paths")
-    left.legend(fontsize=7)
-    for key in ("ess_fraction", "entropy_ratio"):
-        right.plot(epochs, [r["data"][key] if r["data"] else 1.0 for r in log], marker="o",
-                   label=key)
-    right.set(xlabel="epoch", ylabel="fraction of uniform", title="data")
-    right.ticklabel_format(axis="y", useOffset=False)
-    for axis in (left, right):
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    right.legend(fontsize=7)
-    fig.tight_layout()
-    atomic_write(stem.with_suffix(".png"), lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
+    plot_distributions(log, stem.with_suffix(".png"))
 
 
 # -- the table ---------------------------------------------------------------------------

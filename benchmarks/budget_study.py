@@ -42,12 +42,13 @@ GRIDS: dict[str, dict[str, list[str]]] = {
 }
 # evaluation protocols: name -> overrides (all rank the same archs)
 EVALS: dict[str, list[str]] = {
+    "batch-500": ["evaluate.bn=batch", "evaluate.eval_images=500"],
     "batch-2k": ["evaluate.bn=batch", "evaluate.eval_images=2000"],
     "recal10-2k": ["evaluate.bn=recalibrate", "evaluate.recal_batches=10",
                    "evaluate.eval_images=2000"],
     "batch-10k": ["evaluate.bn=batch", "evaluate.eval_images=10000"],
 }
-DEFAULT_EVALS = ["batch-2k", "recal10-2k"]
+DEFAULT_EVALS = ["batch-2k", "recal10-2k", "batch-500"]
 
 
 def run_cell(root: Path, train_name: str, overrides: list[str], seed: int,

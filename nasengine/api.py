@@ -40,6 +40,11 @@ class Pipeline:
         sc = config.supernet
         self.supernet: Supernet = self.family.build_supernet(
             sc.sharing, channels=sc.channels, cells=sc.cells, num_classes=sc.num_classes)
+        if config.fewshot.strategy:  # the tree wraps the supernet; it draws no random numbers
+            from .fewshot import FewShotSupernet
+
+            self.supernet = FewShotSupernet.from_config(self.supernet, config.fewshot,
+                                                        config.train.epochs, config.seed)
         self.sampler: Sampler = SAMPLERS.create(config.sampler.name, space=self.space,
                                                 seed=config.seed, **config.sampler.options)
         self._train_set: ImageDataset | None = None
@@ -125,7 +130,8 @@ def train(config: RunConfig | str, out: str | Path, resume: bool = False,
     pipe = build(config, progress)
     out = Path(out)
     atomic_write_json(out / "config.json", pipe.config.to_dict())
-    pipe.trainer(out).fit(resume=resume)
+    history = pipe.trainer(out).fit(resume=resume)
+    pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r], out / "sampling.png")
     return pipe
 
 

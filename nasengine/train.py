@@ -8,8 +8,11 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +27,34 @@ from .supernet.base import Supernet
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
+
+ParamLineage = Mapping[torch.nn.Parameter, torch.nn.Parameter]
+"""new parameter -> the parameter whose optimizer state (momentum) it continues."""
+
+
+@dataclass
+class EpochEnd:
+    """What a supernet that reshapes itself between epochs may use (see :class:`EpochAware`).
+
+    ``loader`` still yields the batches of the epoch that just ended, deterministically.
+    """
+
+    epoch: int  # the epoch just finished, 0-based
+    epochs: int  # the run's length
+    loader: Any
+    out_dir: Path
+
+
+@runtime_checkable
+class EpochAware(Protocol):
+    """A supernet that may change its parameters at epoch ends (e.g. few-shot splitting).
+
+    It returns the lineage of any parameters it created, or None if it changed nothing;
+    the trainer then points the optimizer at the new parameters. Its structure must be
+    part of its ``state_dict`` so that a resumed run rebuilds it before loading weights.
+    """
+
+    def on_epoch_end(self, end: EpochEnd) -> ParamLineage | None: ...
 
 
 class Trainer:
@@ -56,12 +87,31 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.supernet.load_state_dict(state["model"])
+        self.adopt_parameters()  # loading may have rebuilt a reshaped supernet
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.sampler.load_state_dict(state["sampler"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.step = state["epoch"], state["step"]
         self.history = list(state["history"])
+
+    def adopt_parameters(self, lineage: ParamLineage | None = None) -> None:
+        """Point the optimizer at the supernet's current parameters.
+
+        A new parameter starts from a copy of its lineage source's optimizer state;
+        parameters the supernet dropped lose theirs. The LR schedule is untouched.
+        """
+        lineage = lineage or {}
+        params = list(self.supernet.parameters())
+        old, state = self.optimizer.state, defaultdict(dict)
+        for p in params:
+            source = lineage.get(p, p)
+            if source in old:
+                state[p] = {k: v.clone() if torch.is_tensor(v) else v
+                            for k, v in old[source].items()}
+        (group,) = self.optimizer.param_groups
+        group["params"] = params
+        self.optimizer.state = state
 
     @property
     def checkpoint_path(self) -> Path:
@@ -79,7 +129,12 @@ class Trainer:
         self.sampler.on_train_start(self.config.epochs, len(self.loader))
         done_here = 0
         while self.epoch < self.config.epochs and (stop_after is None or done_here < stop_after):
-            self.history.append(self._train_epoch(self.epoch))
+            record = self._train_epoch(self.epoch)
+            sampler_log = self.sampler.epoch_log()
+            if sampler_log is not None:
+                record["sampler"] = sampler_log
+            self.history.append(record)
+            self._end_epoch(self.epoch)
             self.epoch += 1
             done_here += 1
             save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
@@ -105,6 +160,14 @@ class Trainer:
         return {"epoch": epoch + 1, "step": self.step, "loss": loss_sum / max(seen, 1),
                 "train_acc": 100.0 * correct / max(seen, 1), "lr": self.scheduler.get_last_lr()[0],
                 "seconds": elapsed, "images_per_s": seen / max(elapsed, 1e-9)}
+
+    def _end_epoch(self, epoch: int) -> None:
+        """Let a self-reshaping supernet act (before the checkpoint, so resume sees it)."""
+        if isinstance(self.supernet, EpochAware):
+            lineage = self.supernet.on_epoch_end(
+                EpochEnd(epoch, self.config.epochs, self.loader, self.out_dir))
+            if lineage is not None:
+                self.adopt_parameters(lineage)
 
     def _train_step(self, epoch: int, x: torch.Tensor, y: torch.Tensor,
                     indices: torch.Tensor | None = None) -> tuple[float, int, int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -63,6 +64,15 @@ class Sampler(ABC):
     def index_sampler(self) -> IndexSampler | None:
         """Data-order override for importance data sampling (default: uniform shuffle)."""
         return None
+
+    def epoch_log(self) -> dict[str, Any] | None:
+        """What the sampler did this epoch (e.g. its distributions), stored with the epoch's
+        metrics in ``metrics.jsonl`` so that sampling can be studied over time (default: none)."""
+        return None
+
+    def plot_log(self, records: list[dict[str, Any]], path: Path) -> bool:
+        """Draw the :meth:`epoch_log` records to ``path``; False when there is nothing to draw."""
+        return False
 
     def reseed(self, seed: int) -> None:
         self.seed = seed

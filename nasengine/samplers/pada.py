@@ -39,12 +39,15 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
+from pathlib import Path
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import atomic_write
 from ..errors import ConfigError
 from ..space import Sample, SearchSpace
 from .base import SAMPLERS, IndexSampler, Sampler, StepFeedback
@@ -299,6 +302,14 @@ class PADASampler(Sampler):
         return weights.float()
 
     # -- logging and state -------------------------------------------------------------
+    def epoch_log(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._log[-1]) if self._log else None
+
+    def plot_log(self, records: list[dict[str, Any]], path: Path) -> bool:
+        if records:
+            plot_distributions(records, path)
+        return bool(records)
+
     def distribution_log(self) -> list[dict[str, Any]]:
         """One record per epoch: mixing weights, path probabilities, the norms they came
         from, and the data distribution's entropy and effective sample size."""
@@ -377,3 +388,30 @@ def _check_positive(name: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"sampler.options.{name} must be a positive integer, got {value!r}")
     return value
+
+
+def plot_distributions(log: list[dict[str, Any]], path: Path) -> None:
+    """Path probabilities (mean over decisions) and data-distribution spread per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in log]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for choice in log[0]["path"][next(iter(log[0]["path"]))]:
+        left.plot(epochs, [statistics.mean(p[choice] for p in r["path"].values()) for r in log],
+                  marker="o", label=choice)
+    left.set(xlabel="epoch", ylabel="probability (mean over decisions)", title="paths")
+    left.legend(fontsize=7)
+    for key in ("ess_fraction", "entropy_ratio"):
+        right.plot(epochs, [r["data"][key] if r["data"] else 1.0 for r in log], marker="o",
+                   label=key)
+    right.set(xlabel="epoch", ylabel="fraction of uniform", title="data")
+    right.ticklabel_format(axis="y", useOffset=False)
+    for axis in (left, right):
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)

@@ -241,13 +241,16 @@ def test_the_trainer_supplies_the_run_length():
 def test_short_real_training_moves_both_distributions(cifar10_path, tmp_path):
     from nasengine import api
     from nasengine.config import load_config
+    from nasengine.train import read_metrics
 
     config = load_config("smoke", ["sampler.name=pada", "sampler.options.tau=1.0",
                                    "sampler.options.tau_schedule=constant", "train.epochs=2",
                                    "data.train_limit=512", "supernet.channels=4"])
-    pipe = api.build(config, progress=False)
-    pipe.trainer(tmp_path).fit()
+    pipe = api.train(config, tmp_path, progress=False)
     uniform, moved = pipe.sampler.distribution_log()
+    logged = [r["sampler"] for r in read_metrics(tmp_path)]  # the distributions over time
+    assert logged == [uniform, moved]
+    assert (tmp_path / "sampling.png").stat().st_size > 0
     assert uniform["tau_path"] == 0 and uniform["path"]["1<-0"]["none"] == pytest.approx(0.2)
     ops = moved["path"]["1<-0"]
     assert ops["none"] == ops["skip_connect"] == ops["avg_pool_3x3"] == 0  # the collapse at tau=1
