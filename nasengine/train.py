@@ -173,10 +173,12 @@ class Trainer:
                     indices: torch.Tensor | None = None) -> tuple[float, int, int]:
         arch = self.sampler.sample(self.step)
         self.optimizer.zero_grad(set_to_none=True)
+        weights = self.sampler.loss_weights(arch, indices)
         with autocast(self.device, self.config.amp):
             logits = self.supernet(x, arch)
-            loss = F.cross_entropy(logits.float(), y)
-        value = loss.item()
+            per_example = F.cross_entropy(logits.float(), y, reduction="none")
+        loss = per_example.mean() if weights is None else (per_example * weights.to(y.device)).mean()
+        value = per_example.mean().item()  # the plain loss is what the log reports
         if not math.isfinite(value):
             raise TrainingError(
                 f"loss became {value} at epoch {epoch + 1}, step {self.step} (arch {arch}); lower "

@@ -7,7 +7,9 @@ import torch
 from nasengine import api
 from nasengine.config import load_config
 from nasengine.errors import CheckpointError, TrainingError
-from nasengine.train import read_metrics
+from nasengine.samplers import UniformSampler
+from nasengine.spaces import get_family
+from nasengine.train import Trainer, read_metrics
 
 TINY = ["supernet.channels=4", "data.train_limit=512", "train.batch_size=64", "train.epochs=2"]
 
@@ -62,3 +64,48 @@ def test_end_to_end_run_writes_a_report(cifar10_path, nb201_table_path, tmp_path
     assert saved["protocol"]["bn"] == "batch" and saved["protocol"]["n_archs"] == 20
     assert -1 <= report["supernet"]["kendall_tau"] <= 1
     assert "#params proxy" in (tmp_path / "ranking.md").read_text()
+
+
+class _FixedLoader:
+    """The same batches every epoch (what the trainer needs of a loader)."""
+
+    def __init__(self, batches) -> None:
+        self.batches = batches
+
+    def set_epoch(self, epoch, index_sampler=None) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+class _WeightingSampler(UniformSampler):
+    """Uniform paths whose per-example loss factors are a fixed value (tests the hook)."""
+
+    def __init__(self, space, value: float) -> None:
+        super().__init__(space, seed=0)
+        self.value = value
+
+    def loss_weights(self, arch, indices):
+        return torch.full((len(indices),), self.value)
+
+
+@pytest.mark.parametrize("value,moves", [(0.0, False), (1.0, True)])
+def test_trainer_applies_the_samplers_loss_weights(value, moves, tmp_path):
+    """Zero weights leave the weights untouched (no gradient, no decay); ones train."""
+    config = load_config("smoke", ["train.weight_decay=0", "train.epochs=1"])
+    torch.manual_seed(0)
+    family = get_family("nb201")
+    net = family.build_supernet(channels=4, cells=1)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    loader = [(x, y, torch.arange(8))]
+    trainer = Trainer(net, _WeightingSampler(family.space(), value), _FixedLoader(loader),
+                      config.train, tmp_path, config.fingerprint())
+    trainer.fit()
+    changed = any(not torch.equal(before[k], v) for k, v in net.state_dict().items()
+                  if k.endswith("weight"))
+    assert changed is moves

@@ -61,6 +61,10 @@ class Sampler(ABC):
     def on_epoch_start(self, epoch: int) -> None:
         """Refresh schedules at epoch boundaries (default: nothing)."""
 
+    def loss_weights(self, arch: Sample, indices: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-example loss factors for this step (importance re-weighting; default: none)."""
+        return None
+
     def index_sampler(self) -> IndexSampler | None:
         """Data-order override for importance data sampling (default: uniform shuffle)."""
         return None

@@ -284,15 +284,16 @@ class PADASampler(Sampler):
         if self.data and self.tau_data > 0 and feedback.indices is not None:
             self._observe_data(feedback)
 
-    def loss_weights(self, arch: Mapping[str, Any], indices: torch.Tensor) -> torch.Tensor:
-        """Per-example loss factors ``U(a) U(i) / (p(a) p(i))`` (all ones unless ``reweight``).
+    def loss_weights(self, arch: Mapping[str, Any],
+                     indices: torch.Tensor | None) -> torch.Tensor | None:
+        """Per-example loss factors ``U(a) U(i) / (p(a) p(i))`` (None unless ``reweight``).
 
-        Multiplying the per-example loss by these makes the batch loss an unbiased estimate
-        of the uniform-sampling objective; the code PA&DA ships does not do it.
+        The trainer multiplies the per-example loss by these, which makes the batch loss an
+        unbiased estimate of the uniform-sampling objective; the code PA&DA ships does not.
         """
+        if not self.reweight or indices is None:
+            return None
         weights = torch.ones(len(indices), dtype=torch.float64)
-        if not self.reweight:
-            return weights.float()
         if self._path_probs is not None:
             for label, dec in self.space.decisions.items():
                 weights /= len(dec.values) * self._path_probs[label][dec.index(arch[label])]
