@@ -93,6 +93,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:
         _print_ranking(api.run(config, out, resume=args.resume, progress=progress), out)
+    if args.command != "rank" and (out / "fewshot_tree.txt").exists():
+        print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
     return 0
 
 

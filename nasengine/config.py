@@ -75,12 +75,30 @@ class EvalConfig:
 
 
 @dataclass
+class FewShotConfig:
+    """Few-shot splitting into a tree of sub-supernets (off while ``strategy`` is "").
+
+    Splits happen after ``warmup_epochs`` and then every ``split_every`` epochs, ``splits``
+    times in all, inside the ``train.epochs`` budget, so a split run costs as many training
+    steps as the one-shot run it is compared with.
+    """
+
+    strategy: str = ""  # "" (one-shot), or a registered split strategy: "gm", "exhaustive"
+    warmup_epochs: int = 1
+    split_every: int = 1
+    splits: int = 1
+    decisions: list[str] = field(default_factory=list)  # candidate decisions; empty: all
+    options: dict[str, Any] = field(default_factory=dict)  # options of the strategy
+
+
+@dataclass
 class RunConfig:
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
+    fewshot: FewShotConfig = field(default_factory=FewShotConfig)
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
@@ -89,9 +107,15 @@ class RunConfig:
         return asdict(self)
 
     def fingerprint(self) -> dict[str, Any]:
-        """The fields a checkpoint must agree with to be resumed."""
+        """The fields a checkpoint must agree with to be resumed.
+
+        ``fewshot`` joins only when splitting is on, so one-shot checkpoints written
+        before it existed still resume.
+        """
         d = self.to_dict()
-        return {k: d[k] for k in ("supernet", "data", "train", "sampler", "seed")}
+        keys = ("supernet", "data", "train", "sampler", "seed") + (
+            ("fewshot",) if self.fewshot.strategy else ())
+        return {k: d[k] for k in keys}
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:

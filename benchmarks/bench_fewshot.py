@@ -1,0 +1,174 @@
+"""Do few-shot supernets rank NB201 better than one supernet at the same training budget?
+
+Trains, per seed, three supernets for the same number of epochs (hence the same number of
+SGD steps) at one preset and ranks each against NB201 beside the #params proxy:
+
+* ``one-shot``: one supernet, uniform single-path sampling;
+* ``exhaustive``: Few-Shot NAS (Zhao et al. 2021): after the warm-up, one decision
+  (edge ``1<-0`` by default, their edge 0) splits into one sub-supernet per op (5 leaves);
+* ``gm``: GM-NAS (Hu, Wang et al. 2022): after the warm-up and then every ``split_every``
+  epochs, every leaf splits in two on the decision whose ops' gradients disagree most
+  (2 levels: 4 leaves).
+
+Sampling stays uniform over the whole space, so each step trains the one leaf that owns
+the sampled arch. The gradient-matching cost (forward/backward passes outside training)
+is reported as "split s". Resumable and shareable: each (variant, seed) cell is claimed
+by one worker (``benchmarks/_queue.py``), a half-trained cell resumes from its checkpoint,
+and the table is built from every finished cell on disk. Writes ``<out>/results.md`` and
+``<out>/results.json``; each cell keeps its ``fewshot_tree.{txt,json,png}``.
+
+Reproduce (two 1-thread workers share the study, then one call prints the table):
+    for w in 1 2; do OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_fewshot.py \\
+        --threads 1 --seeds 0 1 2 & done; wait
+    .venv/bin/python benchmarks/bench_fewshot.py --seeds 0 1 2 --summary-only
+Smoke (< 2 min, no meaning beyond "it runs"):
+    .venv/bin/python benchmarks/bench_fewshot.py --smoke
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from _queue import claim, release
+from nasengine import api
+from nasengine.checkpoint import atomic_write_json, atomic_write_text
+from nasengine.config import PRESET_DIR, RunConfig, load_config
+from nasengine.train import read_metrics
+
+VARIANTS = ("one-shot", "exhaustive", "gm")
+SMOKE = ["train.epochs=3", "data.train_limit=256", "supernet.channels=4", "evaluate.n_archs=20",
+         "evaluate.eval_images=256", "evaluate.bootstrap=50"]
+METRICS = ("kendall_tau", "spearman_rho", "precision_at_5")
+COLUMNS = {  # results.md column -> row key
+    "Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho", "P@top-5%": "precision_at_5",
+    "#params tau": "params_kendall_tau", "#params rho": "params_spearman_rho",
+    "#params P@top-5%": "params_precision_at_5", "leaves": "leaves",
+    "split s": "split_seconds", "s / epoch": "epoch_seconds",
+}
+ROW = "row.json"
+
+
+def variant_overrides(variant: str, args: argparse.Namespace) -> list[str]:
+    """The ``[fewshot]`` settings of one variant; one-shot leaves splitting off."""
+    if variant == "one-shot":
+        return []
+    schedule = [f"fewshot.warmup_epochs={args.warmup}", f"fewshot.split_every={args.split_every}"]
+    if variant == "exhaustive":
+        return schedule + ["fewshot.strategy=exhaustive", "fewshot.splits=1",
+                           f"fewshot.decisions={json.dumps([args.exhaustive_decision])}"]
+    return schedule + ["fewshot.strategy=gm", f"fewshot.splits={args.gm_splits}",
+                       *(f"fewshot.options.{item}" for item in args.gm_option)]
+
+
+def run_cell(config: RunConfig, out: Path, rank: bool) -> dict[str, Any]:
+    """Train (resumably), rank (cached), and summarise one cell."""
+    pipe = api.train(config, out, resume=True, progress=False)
+    seconds = [r["seconds"] for r in read_metrics(out)]
+    row: dict[str, Any] = {"epoch_seconds": statistics.mean(seconds)}
+    row.update(tree_row(out))
+    if rank:
+        path = out / "ranking.json"
+        report = (json.loads(path.read_text()) if path.exists()
+                  else api.rank(config, out, progress=False, pipe=pipe))
+        row.update({key: report["supernet"].get(key) for key in METRICS})
+        row.update({f"params_{key}": report["params_proxy"].get(key) for key in METRICS})
+    return row
+
+
+def tree_row(out: Path) -> dict[str, Any]:
+    """Leaves and gradient-matching seconds from the cell's tree (one leaf without one)."""
+    path = out / "fewshot_tree.json"
+    if not path.exists():
+        return {"leaves": 1, "split_seconds": 0.0}
+    tree = json.loads(path.read_text())
+    seconds = sum(n["split"].get("seconds", 0.0) for n in tree["nodes"] if n["split"])
+    return {"leaves": len(tree["leaves"]), "split_seconds": seconds}
+
+
+def mean_std(values: list[Any]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4g} ± {std:.2g}"
+
+
+def markdown(rows: list[dict[str, Any]], title: str) -> str:
+    columns = [c for c, key in COLUMNS.items() if any(key in r for r in rows)]
+    lines = [f"# {title}", "", "| variant | seeds | " + " | ".join(columns) + " |",
+             "| --- " * (len(columns) + 2) + "|"]
+    for variant in VARIANTS:
+        mine = [r for r in rows if r["variant"] == variant]
+        if mine:
+            cells = [mean_std([r.get(COLUMNS[c]) for r in mine]) for c in columns]
+            lines.append(f"| {variant} | {len(mine)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = "cpu-proxy" if (PRESET_DIR / "cpu-proxy.toml").exists() else "demo"
+    parser.add_argument("--preset", default=default)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="root of the runs (default runs/fewshot, runs/fewshot-smoke); "
+                             "finished cells are reused, so use a new one for new settings")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every run, e.g. train.epochs=12")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="one-shot epochs before the first split [epochs // 3]")
+    parser.add_argument("--split-every", type=int, default=None,
+                        help="epochs between GM split levels [max(1, epochs // 6)]")
+    parser.add_argument("--gm-splits", type=int, default=2, help="GM split levels [2]")
+    parser.add_argument("--gm-option", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="GM options, e.g. partition=stoer_wagner batches=8")
+    parser.add_argument("--exhaustive-decision", default="1<-0")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="train nothing; tabulate the finished cells")
+    parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
+    args = parser.parse_args()
+    if args.smoke:
+        args.preset, args.seeds = "smoke", [0]
+        args.set = SMOKE + args.set
+        args.gm_option = ["batches=1", *args.gm_option]
+    args.out = args.out or Path("runs/fewshot-smoke" if args.smoke else "runs/fewshot")
+    epochs = load_config(args.preset, args.set).train.epochs
+    args.warmup = args.warmup or max(1, epochs // 3)
+    args.split_every = args.split_every or max(1, epochs // 6)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
+    cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    for variant, seed in cells:
+        out = args.out / variant / f"seed{seed}"
+        if args.summary_only or (out / ROW).exists() or not claim(out):
+            continue  # done, or another worker has it
+        config = load_config(args.preset, [f"seed={seed}", *extra,
+                                           *variant_overrides(variant, args)])
+        try:
+            row = {"variant": variant, "seed": seed, **run_cell(config, out, not args.no_rank)}
+            atomic_write_json(out / ROW, row)
+        finally:
+            release(out)
+        print(f"{variant} seed {seed}: {row}", flush=True)
+    rows = [json.loads(p.read_text()) for variant, seed in cells
+            if (p := args.out / variant / f"seed{seed}" / ROW).exists()]
+    table = markdown(rows, f"Few-shot vs one-shot, preset {args.preset}, seeds {args.seeds}, "
+                           f"warm-up {args.warmup}, GM every {args.split_every} x {args.gm_splits}")
+    atomic_write_text(args.out / "results.md", table)
+    atomic_write_json(args.out / "results.json",
+                      {"args": vars(args) | {"out": str(args.out)}, "rows": rows})
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
