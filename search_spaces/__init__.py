@@ -1,2 +1,2 @@
 """Bundled search-space families; importing this registers them in ``nasengine.spaces.SPACES``."""
-from . import nb201  # noqa: F401
+from . import macro, nb201  # noqa: F401

@@ -12,10 +12,11 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from nasengine.supernet.base import Supernet
+from nasengine.errors import SpaceError
+from nasengine.supernet.entangled import MixtureSupernet, choice_module, mixture_forward
 from nasengine.supernet.sharing import ChoiceEdge, ChoiceFactory
 
-from .ops import OP_FACTORIES, ResNetBasicBlock
+from .ops import OP_FACTORIES, SLICED_OPS, ResNetBasicBlock
 from .graph import effective_arch
 from .space import NODES, NB201Space, edge_label
 
@@ -52,6 +53,16 @@ class NB201Cell(nn.Module):
             nodes.append(total)
         return nodes[-1] if nodes[-1] is not None else torch.zeros_like(x)
 
+    def forward_mixture(self, x: torch.Tensor, weights: Mapping[str, Mapping[str, torch.Tensor]],
+                        one_pass: bool) -> torch.Tensor:
+        """DARTS cell: node i = sum over j of the edge's weighted op mixture (``none`` adds 0)."""
+        nodes = [x]
+        for i in range(1, NODES):
+            nodes.append(sum(mixture_forward(self.edges[edge_label(i, j)], nodes[j],
+                                             weights[edge_label(i, j)], one_pass)
+                             for j in range(i)))
+        return nodes[-1]
+
 
 class NB201Network(nn.Module):
     """The skeleton; ``forward(x, arch)`` routes every cell through ``arch``."""
@@ -77,14 +88,32 @@ class NB201Network(nn.Module):
             x = layer(x, arch) if isinstance(layer, NB201Cell) else layer(x)
         return self.classifier(self.head(x))
 
+    def forward_mixture(self, x: torch.Tensor, weights: Mapping[str, Mapping[str, torch.Tensor]],
+                        one_pass: bool) -> torch.Tensor:
+        x = self.stem(x)
+        for layer in self.layers:
+            x = layer.forward_mixture(x, weights, one_pass) if isinstance(layer, NB201Cell) \
+                else layer(x)
+        return self.classifier(self.head(x))
+
 
 def op_choices(channels: int, ops: tuple[str, ...], affine: bool) -> dict[str, ChoiceFactory]:
-    """Factories for the ops of one edge (``none`` holds no weights)."""
-    return {op: (lambda op=op: OP_FACTORIES[op](channels, affine)) for op in ops if op != "none"}
+    """Factories for the ops of one edge (``none`` holds no weights).
+
+    The convs are :class:`SlicedChoice`s: built alone they are the plain ops; the
+    ``"entangled"`` mechanism makes them slices of one super-op.
+    """
+    return {op: (SLICED_OPS[op](channels, affine) if op in SLICED_OPS
+                 else (lambda op=op: OP_FACTORIES[op](channels, affine)))
+            for op in ops if op != "none"}
 
 
-class NB201Supernet(Supernet):
-    """Single-path NB201 supernet; op BNs have no affine params (NB201 search models)."""
+class NB201Supernet(MixtureSupernet):
+    """Single-path NB201 supernet; op BNs have no affine params (NB201 search models).
+
+    Its mixture forward is the DARTS cell; with ``"entangled"`` sharing the two convs
+    of an edge mix in one pass (TangleNAS's NB201).
+    """
 
     def __init__(self, space: NB201Space, sharing: Callable[[Mapping[str, ChoiceFactory]], nn.Module],
                  channels: int = 16, cells: int = 5, num_classes: int = 10) -> None:
@@ -99,6 +128,16 @@ class NB201Supernet(Supernet):
     def forward(self, x: torch.Tensor, arch: Mapping[str, str]) -> torch.Tensor:
         return self.network(x, arch)
 
+    def forward_mixture(self, x: torch.Tensor, probs: Mapping[str, torch.Tensor],
+                        one_pass: bool = True) -> torch.Tensor:
+        weights = {}
+        for label, dec in self.space.decisions.items():
+            if label not in probs or probs[label].shape != (len(dec.values),):
+                raise SpaceError(f"mixture weights for edge {label!r} must be a vector of "
+                                 f"{len(dec.values)} (one per op {list(dec.values)})")
+            weights[label] = {op: w for op, w in zip(dec.values, probs[label]) if op != "none"}
+        return self.network.forward_mixture(x, weights, one_pass)
+
     def canonical(self, arch: Mapping[str, str]) -> dict[str, str]:
         """Set dead edges to ``none``: same function here (ops map 0 to 0, no affine BN)."""
         return effective_arch(arch)
@@ -108,9 +147,9 @@ class NB201Supernet(Supernet):
         for layer in self.network.layers:
             if isinstance(layer, NB201Cell):
                 for label, edge in layer.edges.items():
-                    op = arch[label]
-                    if op != "none" and hasattr(edge, "choices") and op in edge.choices:
-                        used.setdefault(op, []).append(edge.choices[op])
+                    module = choice_module(edge, arch[label])
+                    if module is not None:
+                        used.setdefault(arch[label], []).append(module)
         return used
 
 

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasengine.supernet.entangled import EntangledConv2d, SlicedChoice, marginal
+
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv(k, no bias) -> BN, NB201's ``nor_conv_kxk``."""
@@ -89,3 +91,52 @@ OP_FACTORIES: dict[str, OpFactory] = {
     "nor_conv_3x3": lambda c, affine: ReLUConvBN(c, c, 3, affine=affine),
     "avg_pool_3x3": lambda c, affine: AvgPool(),
 }
+
+
+class EntangledReLUConvBN(nn.Module):
+    """``nor_conv_1x1`` and ``nor_conv_3x3`` of one edge as one 3x3 weight (1x1 = its centre).
+
+    The edge's ReLU and BN are shared too (one BN after the one mixed conv), as in
+    TangleNAS's NB201 and OFA's elastic kernels.
+    """
+
+    def __init__(self, channels: int, kernels: tuple[int, ...], affine: bool) -> None:
+        super().__init__()
+        self.conv = EntangledConv2d(channels, channels, kernels)
+        self.bn = nn.BatchNorm2d(channels, affine=affine)
+
+    def forward(self, x: torch.Tensor, kernel: int) -> torch.Tensor:
+        return self.bn(self.conv(F.relu(x), kernel))
+
+    def forward_mixture(self, x: torch.Tensor, configs: list[dict], weights: torch.Tensor
+                        ) -> torch.Tensor:
+        mix = marginal(configs, weights, "kernel", self.conv.kernels)
+        return self.bn(self.conv.forward_mixture(F.relu(x), mix))
+
+    @torch.no_grad()
+    def extract(self, kernel: int) -> ReLUConvBN:
+        c = self.conv.in_channels
+        op = ReLUConvBN(c, c, kernel, affine=self.bn.affine).to(self.conv.weight.device)
+        op[1].weight.copy_(self.conv.weight_slice(kernel, c, c))
+        op[2].load_state_dict(self.bn.state_dict())
+        return op
+
+
+def entangled_conv_factory(kernel: int) -> Callable[[int, bool], SlicedChoice]:
+    """(channels, affine) -> a choice that entanglement builds as a slice of the edge's conv."""
+
+    def choice(channels: int, affine: bool) -> SlicedChoice:
+        return SlicedChoice(
+            group="nor_conv", config={"kernel": kernel},
+            standalone=lambda: ReLUConvBN(channels, channels, kernel, affine=affine),
+            super_op=lambda configs: EntangledReLUConvBN(
+                channels, tuple(sorted(cfg["kernel"] for cfg in configs)), affine))
+
+    return choice
+
+
+SLICED_OPS: dict[str, Callable[[int, bool], SlicedChoice]] = {
+    "nor_conv_1x1": entangled_conv_factory(1),
+    "nor_conv_3x3": entangled_conv_factory(3),
+}
+"""Ops that are slices of one super-op; weight sharing builds each alone, as OP_FACTORIES."""
