@@ -33,18 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from _queue import claim, release
+from _table import METRICS, RANK_COLUMNS, SMOKE, add_study_arguments, variant_table
 from nasengine import api
 from nasengine.checkpoint import atomic_write_json, atomic_write_text
-from nasengine.config import PRESET_DIR, RunConfig, load_config
+from nasengine.config import RunConfig, load_config
 from nasengine.train import read_metrics
 
 VARIANTS = ("one-shot", "exhaustive", "gm")
-SMOKE = ["train.epochs=3", "data.train_limit=256", "supernet.channels=4", "evaluate.n_archs=20",
-         "evaluate.eval_images=256", "evaluate.bootstrap=50"]
-METRICS = ("kendall_tau", "spearman_rho", "precision_at_5")
 COLUMNS = {  # results.md column -> row key
-    "Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho", "P@top-5%": "precision_at_5",
-    "#params tau": "params_kendall_tau", "#params rho": "params_spearman_rho",
+    **RANK_COLUMNS, "#params rho": "params_spearman_rho",
     "#params P@top-5%": "params_precision_at_5", "leaves": "leaves",
     "split s": "split_seconds", "s / epoch": "epoch_seconds",
 }
@@ -88,37 +85,15 @@ def tree_row(out: Path) -> dict[str, Any]:
     return {"leaves": len(tree["leaves"]), "split_seconds": seconds}
 
 
-def mean_std(values: list[Any]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4g} ± {std:.2g}"
-
-
 def markdown(rows: list[dict[str, Any]], title: str) -> str:
-    columns = [c for c, key in COLUMNS.items() if any(key in r for r in rows)]
-    lines = [f"# {title}", "", "| variant | seeds | " + " | ".join(columns) + " |",
-             "| --- " * (len(columns) + 2) + "|"]
-    for variant in VARIANTS:
-        mine = [r for r in rows if r["variant"] == variant]
-        if mine:
-            cells = [mean_std([r.get(COLUMNS[c]) for r in mine]) for c in columns]
-            lines.append(f"| {variant} | {len(mine)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return variant_table(rows, title, COLUMNS, VARIANTS)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = "cpu-proxy" if (PRESET_DIR / "cpu-proxy.toml").exists() else "demo"
-    parser.add_argument("--preset", default=default)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--out", type=Path, default=None,
-                        help="root of the runs (default runs/fewshot, runs/fewshot-smoke); "
-                             "finished cells are reused, so use a new one for new settings")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="config overrides for every run, e.g. train.epochs=12")
+    add_study_arguments(parser, list(VARIANTS),
+                        "root of the runs (default runs/fewshot, runs/fewshot-smoke); "
+                        "finished cells are reused, so use a new one for new settings")
     parser.add_argument("--warmup", type=int, default=None,
                         help="one-shot epochs before the first split [epochs // 3]")
     parser.add_argument("--split-every", type=int, default=None,
@@ -127,7 +102,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gm-option", nargs="*", default=[], metavar="KEY=VALUE",
                         help="GM options, e.g. partition=stoer_wagner batches=8")
     parser.add_argument("--exhaustive-decision", default="1<-0")
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
     parser.add_argument("--summary-only", action="store_true",
                         help="train nothing; tabulate the finished cells")

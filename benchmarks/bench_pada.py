@@ -33,9 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from _queue import claim, release
+from _table import METRICS, RANK_COLUMNS, SMOKE, add_study_arguments, variant_table
 from nasengine import api
 from nasengine.checkpoint import atomic_write, atomic_write_json, atomic_write_text
-from nasengine.config import PRESET_DIR, load_config
+from nasengine.config import load_config
 from nasengine.samplers import Sampler, UniformSampler
 from nasengine.samplers.pada import plot_distributions
 from nasengine.space import SearchSpace
@@ -48,12 +49,8 @@ VARIANTS: dict[str, list[str]] = {  # name -> config overrides
     "DA": ["sampler.name=pada", "sampler.options.path=false", "sampler.options.data=true"],
     "PA&DA": ["sampler.name=pada", "sampler.options.path=true", "sampler.options.data=true"],
 }
-SMOKE = ["train.epochs=3", "data.train_limit=256", "supernet.channels=4", "evaluate.n_archs=20",
-         "evaluate.eval_images=256", "evaluate.bootstrap=50"]
-METRICS = ("kendall_tau", "spearman_rho", "precision_at_5")
 COLUMNS = {  # results.md column -> row key
-    "Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho", "P@top-5%": "precision_at_5",
-    "#params KT": "params_kendall_tau", "s / epoch": "epoch_seconds",
+    **RANK_COLUMNS, "s / epoch": "epoch_seconds",
     "overhead vs uniform (%)": "overhead_pct", "grad var": "grad_variance",
     "rel. grad var": "grad_relative_variance",
     "rel. grad var, uniform draws": "uniform_grad_relative_variance",
@@ -156,40 +153,17 @@ def add_overhead(rows: list[dict[str, Any]]) -> None:
             r["overhead_pct"] = 100 * (r["epoch_seconds"] / base[r["seed"]] - 1)
 
 
-def mean_std(values: list[float]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4g} ± {std:.2g}"
-
-
 def markdown(rows: list[dict[str, Any]], title: str) -> str:
-    columns = [c for c, key in COLUMNS.items() if any(key in r for r in rows)]
-    lines = [f"# {title}", "", "| variant | seeds | " + " | ".join(columns) + " |",
-             "| --- " * (len(columns) + 2) + "|"]
-    for variant in VARIANTS:
-        mine = [r for r in rows if r["variant"] == variant]
-        if mine:
-            cells = [mean_std([r.get(COLUMNS[c]) for r in mine]) for c in columns]
-            lines.append(f"| {variant} | {len(mine)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return variant_table(rows, title, COLUMNS, VARIANTS)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = "cpu-proxy" if (PRESET_DIR / "cpu-proxy.toml").exists() else "demo"
-    parser.add_argument("--preset", default=default)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--out", type=Path, default=None,
-                        help="root of the runs (default runs/pada, runs/pada-smoke with --smoke)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="config overrides for every run, e.g. train.epochs=12")
+    add_study_arguments(parser, list(VARIANTS),
+                        "root of the runs (default runs/pada, runs/pada-smoke with --smoke)")
     parser.add_argument("--pada-option", nargs="*", default=[], metavar="KEY=VALUE",
                         help="PA&DA options for the PA/DA/PA&DA runs, e.g. param_free=mean")
     parser.add_argument("--grad-batches", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
     parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
     args = parser.parse_args()

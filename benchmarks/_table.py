@@ -1,0 +1,54 @@
+"""Result tables shared by the method studies (bench_pada, bench_fewshot)."""
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from nasengine.config import PRESET_DIR
+
+
+def mean_std(values: list[Any]) -> str:
+    """``mean ± std`` over seeds (std 0 for one seed); ``-`` when nothing was measured."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.4g} ± {std:.2g}"
+
+
+def variant_table(rows: list[dict[str, Any]], title: str, columns: Mapping[str, str],
+                  variants: Iterable[str]) -> str:
+    """One line per variant, each column ``mean ± std`` over that variant's seeds."""
+    shown = [c for c, key in columns.items() if any(key in r for r in rows)]
+    lines = [f"# {title}", "", "| variant | seeds | " + " | ".join(shown) + " |",
+             "| --- " * (len(shown) + 2) + "|"]
+    for variant in variants:
+        mine = [r for r in rows if r["variant"] == variant]
+        if mine:
+            cells = [mean_std([r.get(columns[c]) for r in mine]) for c in shown]
+            lines.append(f"| {variant} | {len(mine)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def add_study_arguments(parser: argparse.ArgumentParser, variants: list[str],
+                        out_help: str) -> None:
+    """The options every method study shares: preset, seeds, variants, output, overrides."""
+    default = "cpu-proxy" if (PRESET_DIR / "cpu-proxy.toml").exists() else "demo"
+    parser.add_argument("--preset", default=default)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--variants", nargs="+", default=variants, choices=variants)
+    parser.add_argument("--out", type=Path, default=None, help=out_help)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for every run, e.g. train.epochs=12")
+    parser.add_argument("--threads", type=int, default=None)
+
+
+#: overrides of the ``--smoke`` runs: seconds-long, meaningful only as "it runs"
+SMOKE = ["train.epochs=3", "data.train_limit=256", "supernet.channels=4", "evaluate.n_archs=20",
+         "evaluate.eval_images=256", "evaluate.bootstrap=50"]
+METRICS = ("kendall_tau", "spearman_rho", "precision_at_5")
+#: the ranking columns every method table starts with (column title -> row key)
+RANK_COLUMNS = {"Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho",
+                "P@top-5%": "precision_at_5", "#params tau": "params_kendall_tau"}
