@@ -67,8 +67,9 @@ def summary_markdown(report: dict[str, Any]) -> str:
     p = report["protocol"]
     lines = [f"# Ranking report ({p['n_archs']} archs, oracle {p['oracle']})", "",
              f"BN protocol: `{p['bn']}`" + "".join(f", {k}={v}" for k, v in p.items()
-                                                   if k.startswith("recal")),
-             f"; {p['eval_images']} held-out images per arch; {report['archs_per_s']:.1f} archs/s.",
+                                                   if k.startswith("recal"))
+             + f"; {p['eval_images']} held-out images per arch; "
+               f"{report['archs_per_s']:.1f} archs/s.",
              "", "| metric | supernet | #params proxy |", "| --- | --- | --- |"]
     for key in SUMMARY_KEYS:
         cells = [_cell(report[who], key) for who in ("supernet", "params_proxy")]
