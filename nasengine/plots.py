@@ -48,11 +48,15 @@ def scatter_ranking(predicted: Sequence[float], true: Sequence[float], path: str
 
 
 def line_plot(x: Sequence[float] | None, series: Mapping[str, Series], path: str | Path, *,
-              xlabel: str = "", ylabel: str = "", title: str = "") -> Path:
+              xlabel: str = "", ylabel: str = "", title: str = "",
+              reference: Mapping[str, float] | None = None,
+              point_labels: Mapping[str, Sequence[str]] | None = None) -> Path:
     """Budget curves: one line with ±std error bars per series.
 
     Each value of ``series`` is ``(mean, std)`` over the shared ``x``, or
     ``(x, mean, std)`` for a series with its own x (then ``x`` may be None).
+    ``reference`` draws dashed horizontal lines (e.g. the #params proxy's tau);
+    ``point_labels`` names the points of a series (e.g. the protocol behind each budget).
     """
     if not series:
         raise ConfigError("line_plot needs at least one series")
@@ -61,6 +65,10 @@ def line_plot(x: Sequence[float] | None, series: Mapping[str, Series], path: str
     for name, value in series.items():
         xs, mean, std = _series_arrays(name, x, value)
         ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, label=str(name))
+        for text, xy in zip((point_labels or {}).get(name, ()), zip(xs, mean)):
+            ax.annotate(text, xy, textcoords="offset points", xytext=(4, -10), fontsize=7)
+    for name, level in (reference or {}).items():
+        ax.axhline(level, linestyle="--", color="gray", label=str(name))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)

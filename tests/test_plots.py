@@ -69,3 +69,10 @@ def test_line_plot_bad_input(tmp_path, x, series, message):
     with pytest.raises(ConfigError, match=message):
         line_plot(x, series, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_line_plot_draws_reference_lines_and_point_labels(tmp_path):
+    series = {"recal": ([4.4, 7.8], [0.02, 0.32], [0.1, 0.0])}
+    path = line_plot(None, series, tmp_path / "curve.png", reference={"#params": 0.57},
+                     point_labels={"recal": ["e6", "e12"]})
+    assert path.stat().st_size > 0
