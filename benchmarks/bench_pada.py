@@ -73,7 +73,9 @@ def run_one(config: Any, out: Path, rank: bool, grad_batches: int) -> dict[str, 
     """Train (resumably), rank, measure; return one row of the results."""
     pipe = api.train(config, out, resume=True, progress=False)
     seconds = [r["seconds"] for r in read_metrics(out)]
-    row: dict[str, Any] = {"epoch_seconds": statistics.mean(seconds), "train_seconds": sum(seconds)}
+    # median: robust to an epoch that a paused or preempted worker stretched
+    row: dict[str, Any] = {"epoch_seconds": statistics.median(seconds),
+                           "train_seconds": statistics.median(seconds) * len(seconds)}
     if rank:
         row.update(ranking_row(config, out, pipe))
     row.update(cached(out / "grad_variance.json", lambda: variance_row(pipe, grad_batches)))
