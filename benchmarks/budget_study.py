@@ -97,7 +97,9 @@ def summarise(rows: list[dict]) -> str:
         groups.setdefault((r["train"], r["eval"]), []).append(r)
     lines = ["| train protocol | eval protocol | seeds | train min | supernet τ | supernet ρ | "
              "supernet P@5% | #params τ | rank s |", "|---|---|---|---|---|---|---|---|---|"]
-    for (t, e), rs in groups.items():
+    order = sorted(groups, key=lambda k: (statistics.mean(r["train_minutes"] for r in groups[k]), k))
+    for (t, e) in order:
+        rs = groups[(t, e)]
         col = lambda k: [r[k] for r in rs]  # noqa: E731
         lines.append(f"| {t} | {e} | {len(rs)} | {statistics.mean(col('train_minutes')):.1f} | "
                      f"{ms(col('supernet_kendall_tau'))} | {ms(col('supernet_spearman_rho'))} | "
