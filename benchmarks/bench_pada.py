@@ -49,6 +49,7 @@ VARIANTS: dict[str, list[str]] = {  # name -> config overrides
     "DA": ["sampler.name=pada", "sampler.options.path=false", "sampler.options.data=true"],
     "PA&DA": ["sampler.name=pada", "sampler.options.path=true", "sampler.options.data=true"],
 }
+FINISHED = ("ranking.json", "grad_variance.json")
 COLUMNS = {  # results.md column -> row key
     **RANK_COLUMNS, "s / epoch": "epoch_seconds",
     "overhead vs uniform (%)": "overhead_pct", "grad var": "grad_variance",
@@ -166,6 +167,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pada-option", nargs="*", default=[], metavar="KEY=VALUE",
                         help="PA&DA options for the PA/DA/PA&DA runs, e.g. param_free=mean")
     parser.add_argument("--grad-batches", type=int, default=32)
+    parser.add_argument("--summary-only", action="store_true",
+                        help="only collect finished cells (ranked, variance measured)")
     parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
     parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
     args = parser.parse_args()
@@ -184,6 +187,8 @@ def main() -> None:
         for variant in args.variants:
             out = args.out / variant.replace("&", "") / f"seed{seed}"
             config = variant_config(args.preset, variant, seed, extra, args.pada_option)
+            if args.summary_only and not all((out / f).exists() for f in FINISHED):
+                continue
             if not claim(out):  # another worker is on it; a later call collects it
                 continue
             rows.append({"variant": variant, "seed": seed,
