@@ -48,6 +48,7 @@ EVALS: dict[str, list[str]] = {
                    "evaluate.eval_images=2000"],
     "batch-10k": ["evaluate.bn=batch", "evaluate.eval_images=10000"],
 }
+CURVE = ("C8N1-e6", "C8N1-e12", "C8N1-e24", "C16N1-e20")  # the plotted budget curve
 DEFAULT_EVALS = ["batch-2k", "recal10-2k", "batch-500"]
 
 
@@ -110,7 +111,11 @@ def summarise(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
-    """Kendall tau vs training minutes, one line per evaluation protocol."""
+    """Kendall tau vs training minutes, one line per evaluation protocol.
+
+    Only the budget curve (epochs and width at batch 128) is drawn; the other protocols
+    (depth, batch/lr) are in the table."""
+    rows = [r for r in rows if r["train"] in CURVE]
     series, labels = {}, {}
     for e in sorted({r["eval"] for r in rows}):
         pts: dict[str, list[dict]] = {}
