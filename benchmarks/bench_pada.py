@@ -14,7 +14,8 @@ preset, ranks it against NB201 beside the #params proxy, and measures
 
 Resumable: a finished run is not retrained, a finished ranking or variance is reused,
 and a half-trained supernet continues from its checkpoint. Writes ``<out>/results.md``,
-``<out>/results.json`` and, per PA&DA run, ``pada_distributions.jsonl/.png``.
+``<out>/results.json``; each PA&DA run's distributions are in its ``metrics.jsonl`` and
+``sampling.png`` (written by the trainer).
 
 Reproduce:
     .venv/bin/python benchmarks/bench_pada.py --preset cpu-proxy --seeds 0 1 2
@@ -35,10 +36,9 @@ import torch.nn.functional as F
 from _queue import claim, release
 from _table import METRICS, RANK_COLUMNS, SMOKE, add_study_arguments, variant_table
 from nasengine import api
-from nasengine.checkpoint import atomic_write, atomic_write_json, atomic_write_text
+from nasengine.checkpoint import atomic_write_json, atomic_write_text
 from nasengine.config import load_config
 from nasengine.samplers import Sampler, UniformSampler
-from nasengine.samplers.pada import plot_distributions
 from nasengine.space import SearchSpace
 from nasengine.supernet.base import Supernet
 from nasengine.train import read_metrics
@@ -80,8 +80,6 @@ def run_one(config: Any, out: Path, rank: bool, grad_batches: int) -> dict[str, 
     if rank:
         row.update(ranking_row(config, out, pipe))
     row.update(cached(out / "grad_variance.json", lambda: variance_row(pipe, grad_batches)))
-    if hasattr(pipe.sampler, "distribution_log"):
-        write_distributions(pipe.sampler.distribution_log(), out / "pada_distributions")
     return row
 
 
@@ -138,13 +136,6 @@ def variance_row(pipe: api.Pipeline, batches: int) -> dict[str, float]:
         uniform = gradient_variance(pipe, UniformSampler(pipe.space, pipe.config.seed), batches)
         row.update({f"uniform_{k}": v for k, v in uniform.items() if k != "grad_batches"})
     return row
-
-
-# -- distributions ------------------------------------------------------------------------
-def write_distributions(log: list[dict[str, Any]], stem: Path) -> None:
-    """The sampler's per-epoch distributions as JSONL and a two-panel plot."""
-    atomic_write_text(stem.with_suffix(".jsonl"), "".join(json.dumps(r) + "\n" for r in log))
-    plot_distributions(log, stem.with_suffix(".png"))
 
 
 # -- the table ---------------------------------------------------------------------------

@@ -177,8 +177,9 @@ class Trainer:
         with autocast(self.device, self.config.amp):
             logits = self.supernet(x, arch)
             per_example = F.cross_entropy(logits.float(), y, reduction="none")
-        loss = per_example.mean() if weights is None else (per_example * weights.to(y.device)).mean()
-        value = per_example.mean().item()  # the plain loss is what the log reports
+        plain = per_example.mean()  # what the log reports, weighted or not
+        loss = plain if weights is None else (per_example * weights.to(y.device)).mean()
+        value = plain.item()
         if not math.isfinite(value):
             raise TrainingError(
                 f"loss became {value} at epoch {epoch + 1}, step {self.step} (arch {arch}); lower "
