@@ -8,8 +8,12 @@ scale poorly across threads, so two workers finish a study sooner than one
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from nasengine.checkpoint import atomic_write_json
 
 LOCK = ".claimed"
 
@@ -33,3 +37,33 @@ def claim(cell: Path) -> bool:
 
 def release(cell: Path) -> None:
     (cell / LOCK).unlink(missing_ok=True)
+
+
+ROW = "row.json"
+
+
+def cell_dir(root: Path, variant: str, seed: int) -> Path:
+    return root / variant.replace("&", "") / f"seed{seed}"
+
+
+def run_cells(cells: Iterable[tuple[str, int]], root: Path,
+              run: Callable[[str, int, Path], dict[str, Any]],
+              summary_only: bool = False) -> list[dict[str, Any]]:
+    """Run each unfinished (variant, seed) cell this worker can claim; return every finished row.
+
+    A cell is finished when its ``row.json`` exists, so a study is resumable and any number
+    of workers can share it; the rows of cells other workers finished are collected too.
+    """
+    cells = list(cells)
+    for variant, seed in cells:
+        out = cell_dir(root, variant, seed)
+        if summary_only or (out / ROW).exists() or not claim(out):
+            continue  # done, or another worker has it
+        try:
+            row = {"variant": variant, "seed": seed, **run(variant, seed, out)}
+            atomic_write_json(out / ROW, row)
+        finally:
+            release(out)
+        print(f"{variant} seed {seed}: {row}", flush=True)
+    return [json.loads(path.read_text()) for variant, seed in cells
+            if (path := cell_dir(root, variant, seed) / ROW).exists()]

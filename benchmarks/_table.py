@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -52,3 +53,15 @@ METRICS = ("kendall_tau", "spearman_rho", "precision_at_5")
 #: the ranking columns every method table starts with (column title -> row key)
 RANK_COLUMNS = {"Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho",
                 "P@top-5%": "precision_at_5", "#params tau": "params_kendall_tau"}
+
+
+def ranking_row(config: Any, out: Path, pipe: Any) -> dict[str, Any]:
+    """The supernet's and the #params proxy's rank metrics; a finished ranking is reused."""
+    from nasengine import api
+
+    path = out / "ranking.json"
+    report = (json.loads(path.read_text()) if path.exists()
+              else api.rank(config, out, progress=False, pipe=pipe))
+    row = {key: report["supernet"].get(key) for key in METRICS}
+    row.update({f"params_{key}": report["params_proxy"].get(key) for key in METRICS})
+    return row

@@ -32,8 +32,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from _queue import claim, release
-from _table import METRICS, RANK_COLUMNS, SMOKE, add_study_arguments, variant_table
+from _queue import run_cells
+from _table import RANK_COLUMNS, SMOKE, add_study_arguments, ranking_row, variant_table
 from nasengine import api
 from nasengine.checkpoint import atomic_write_json, atomic_write_text
 from nasengine.config import RunConfig, load_config
@@ -45,7 +45,6 @@ COLUMNS = {  # results.md column -> row key
     "#params P@top-5%": "params_precision_at_5", "leaves": "leaves",
     "split s": "split_seconds", "s / epoch": "epoch_seconds",
 }
-ROW = "row.json"
 
 
 def variant_overrides(variant: str, args: argparse.Namespace) -> list[str]:
@@ -64,15 +63,8 @@ def run_cell(config: RunConfig, out: Path, rank: bool) -> dict[str, Any]:
     """Train (resumably), rank (cached), and summarise one cell."""
     pipe = api.train(config, out, resume=True, progress=False)
     seconds = [r["seconds"] for r in read_metrics(out)]
-    row: dict[str, Any] = {"epoch_seconds": statistics.mean(seconds)}
-    row.update(tree_row(out))
-    if rank:
-        path = out / "ranking.json"
-        report = (json.loads(path.read_text()) if path.exists()
-                  else api.rank(config, out, progress=False, pipe=pipe))
-        row.update({key: report["supernet"].get(key) for key in METRICS})
-        row.update({f"params_{key}": report["params_proxy"].get(key) for key in METRICS})
-    return row
+    row: dict[str, Any] = {"epoch_seconds": statistics.mean(seconds), **tree_row(out)}
+    return row | (ranking_row(config, out, pipe) if rank else {})
 
 
 def tree_row(out: Path) -> dict[str, Any]:
@@ -121,21 +113,14 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
-    cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
-    for variant, seed in cells:
-        out = args.out / variant / f"seed{seed}"
-        if args.summary_only or (out / ROW).exists() or not claim(out):
-            continue  # done, or another worker has it
+
+    def run(variant: str, seed: int, out: Path) -> dict[str, Any]:
         config = load_config(args.preset, [f"seed={seed}", *extra,
                                            *variant_overrides(variant, args)])
-        try:
-            row = {"variant": variant, "seed": seed, **run_cell(config, out, not args.no_rank)}
-            atomic_write_json(out / ROW, row)
-        finally:
-            release(out)
-        print(f"{variant} seed {seed}: {row}", flush=True)
-    rows = [json.loads(p.read_text()) for variant, seed in cells
-            if (p := args.out / variant / f"seed{seed}" / ROW).exists()]
+        return run_cell(config, out, not args.no_rank)
+
+    cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    rows = run_cells(cells, args.out, run, args.summary_only)
     table = markdown(rows, f"Few-shot vs one-shot, preset {args.preset}, seeds {args.seeds}, "
                            f"warm-up {args.warmup}, GM every {args.split_every} x {args.gm_splits}")
     atomic_write_text(args.out / "results.md", table)

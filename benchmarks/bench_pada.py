@@ -33,8 +33,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from _queue import claim, release
-from _table import METRICS, RANK_COLUMNS, SMOKE, add_study_arguments, variant_table
+from _queue import run_cells
+from _table import RANK_COLUMNS, SMOKE, add_study_arguments, ranking_row, variant_table
 from nasengine import api
 from nasengine.checkpoint import atomic_write_json, atomic_write_text
 from nasengine.config import load_config
@@ -49,7 +49,6 @@ VARIANTS: dict[str, list[str]] = {  # name -> config overrides
     "DA": ["sampler.name=pada", "sampler.options.path=false", "sampler.options.data=true"],
     "PA&DA": ["sampler.name=pada", "sampler.options.path=true", "sampler.options.data=true"],
 }
-FINISHED = ("ranking.json", "grad_variance.json")
 COLUMNS = {  # results.md column -> row key
     **RANK_COLUMNS, "s / epoch": "epoch_seconds",
     "overhead vs uniform (%)": "overhead_pct", "grad var": "grad_variance",
@@ -80,15 +79,6 @@ def run_one(config: Any, out: Path, rank: bool, grad_batches: int) -> dict[str, 
     if rank:
         row.update(ranking_row(config, out, pipe))
     row.update(cached(out / "grad_variance.json", lambda: variance_row(pipe, grad_batches)))
-    return row
-
-
-def ranking_row(config: Any, out: Path, pipe: api.Pipeline) -> dict[str, Any]:
-    path = out / "ranking.json"
-    report = (json.loads(path.read_text()) if path.exists()
-              else api.rank(config, out, progress=False, pipe=pipe))
-    row = {key: report["supernet"].get(key) for key in METRICS}
-    row.update({f"params_{key}": report["params_proxy"].get(key) for key in METRICS})
     return row
 
 
@@ -159,7 +149,7 @@ def parse_args() -> argparse.Namespace:
                         help="PA&DA options for the PA/DA/PA&DA runs, e.g. param_free=mean")
     parser.add_argument("--grad-batches", type=int, default=32)
     parser.add_argument("--summary-only", action="store_true",
-                        help="only collect finished cells (ranked, variance measured)")
+                        help="train nothing; tabulate the finished cells")
     parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
     parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
     args = parser.parse_args()
@@ -173,19 +163,13 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
-    rows = []
-    for seed in args.seeds:
-        for variant in args.variants:
-            out = args.out / variant.replace("&", "") / f"seed{seed}"
-            config = variant_config(args.preset, variant, seed, extra, args.pada_option)
-            if args.summary_only and not all((out / f).exists() for f in FINISHED):
-                continue
-            if not claim(out):  # another worker is on it; a later call collects it
-                continue
-            rows.append({"variant": variant, "seed": seed,
-                         **run_one(config, out, not args.no_rank, args.grad_batches)})
-            release(out)
-            print(f"{variant} seed {seed}: {rows[-1]}", flush=True)
+
+    def run(variant: str, seed: int, out: Path) -> dict[str, Any]:
+        config = variant_config(args.preset, variant, seed, extra, args.pada_option)
+        return run_one(config, out, not args.no_rank, args.grad_batches)
+
+    cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    rows = run_cells(cells, args.out, run, args.summary_only)
     add_overhead(rows)
     table = markdown(rows, f"PA&DA vs uniform, preset {args.preset}, seeds {args.seeds}")
     atomic_write_text(args.out / "results.md", table)

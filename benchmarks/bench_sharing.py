@@ -1,0 +1,82 @@
+"""Weight sharing vs weight entanglement on NB201: which ranks the space better?
+
+Trains, per seed, the NB201 supernet under each sharing mechanism at one preset
+(uniform single-path sampling, equal epochs) and ranks it against NB201 beside the
+#params proxy:
+
+* ``weight_sharing``: one module per op on every edge (the classic one-shot supernet);
+* ``entangled``: ``nor_conv_1x1`` is the centre tap of ``nor_conv_3x3`` on the same
+  edge (one weight, TangleNAS-style), so every 1x1 step also trains the 3x3 core.
+
+Columns: rank metrics (mean ± std over seeds), supernet parameters, seconds per epoch.
+Resumable and shareable by several 1-thread workers (``benchmarks/_queue.py``); the
+``weight_sharing`` cells of the PA&DA study's uniform runs are the same config, so a
+symlink ``runs/sharing/weight_sharing/seedN -> ../../pada/uniform/seedN`` reuses them.
+
+Reproduce (two 1-thread workers share the study, then one call prints the table):
+    for w in 1 2; do OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_sharing.py \\
+        --threads 1 --seeds 0 1 2 & done; wait
+    .venv/bin/python benchmarks/bench_sharing.py --seeds 0 1 2 --summary-only
+Smoke (< 1 min, no meaning beyond "it runs"):
+    .venv/bin/python benchmarks/bench_sharing.py --smoke
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+from typing import Any
+
+from _queue import run_cells
+from _table import RANK_COLUMNS, SMOKE, add_study_arguments, ranking_row, variant_table
+from nasengine import api
+from nasengine.checkpoint import atomic_write_json, atomic_write_text
+from nasengine.config import load_config
+from nasengine.train import read_metrics
+
+VARIANTS = ("weight_sharing", "entangled")
+COLUMNS = {**RANK_COLUMNS, "supernet params": "supernet_params", "s / epoch": "epoch_seconds"}
+
+
+def run_cell(variant: str, seed: int, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Train (resumably), rank (cached), and summarise one cell."""
+    extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
+    config = load_config(args.preset, [f"seed={seed}", *extra, f"supernet.sharing={variant}"])
+    pipe = api.train(config, out, resume=True, progress=False)
+    seconds = [r["seconds"] for r in read_metrics(out)]
+    row: dict[str, Any] = {"epoch_seconds": statistics.median(seconds),
+                           "supernet_params": sum(p.numel() for p in pipe.supernet.parameters())}
+    return row | (ranking_row(config, out, pipe) if not args.no_rank else {})
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_study_arguments(parser, list(VARIANTS),
+                        "root of the runs (default runs/sharing, runs/sharing-smoke)")
+    parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="train nothing; tabulate the finished cells")
+    parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
+    args = parser.parse_args()
+    if args.smoke:
+        args.preset, args.seeds = "smoke", [0]
+        args.set = SMOKE + args.set
+    args.out = args.out or Path("runs/sharing-smoke" if args.smoke else "runs/sharing")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    rows = run_cells(cells, args.out, lambda v, s, out: run_cell(v, s, out, args),
+                     args.summary_only)
+    table = variant_table(rows, f"Weight sharing vs entanglement on NB201, preset "
+                                f"{args.preset}, seeds {args.seeds}", COLUMNS, VARIANTS)
+    atomic_write_text(args.out / "results.md", table)
+    atomic_write_json(args.out / "results.json",
+                      {"args": vars(args) | {"out": str(args.out)}, "rows": rows})
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
