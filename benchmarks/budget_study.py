@@ -47,6 +47,11 @@ EVALS: dict[str, list[str]] = {
     "recal10-2k": ["evaluate.bn=recalibrate", "evaluate.recal_batches=10",
                    "evaluate.eval_images=2000"],
     "batch-10k": ["evaluate.bn=batch", "evaluate.eval_images=10000"],
+    # the cheap protocols a full-space ranking can afford (benchmarks/bench_rank.py)
+    "recal1-256": ["evaluate.bn=recalibrate", "evaluate.recal_batches=1",
+                   "evaluate.eval_images=256", "evaluate.batch_size=256"],
+    "recal2-256": ["evaluate.bn=recalibrate", "evaluate.recal_batches=2",
+                   "evaluate.eval_images=256", "evaluate.batch_size=256"],
 }
 CURVE = ("C8N1-e6", "C8N1-e12", "C8N1-e24", "C16N1-e20")  # the plotted budget curve
 DEFAULT_EVALS = ["batch-2k", "recal10-2k", "batch-500"]

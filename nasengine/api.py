@@ -154,7 +154,8 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     archs = pipe.arch_sample()
     evaluator = pipe.evaluator()
     start = time.perf_counter()
-    scores = evaluator.score_many(archs, progress=progress)
+    scores = evaluator.score_many(archs, progress=progress,
+                                   workers=pipe.config.evaluate.workers)
     seconds = time.perf_counter() - start
     return ranking_report(pipe, archs, scores, evaluator.describe(), seconds,
                           Path(report_dir) if report_dir else out)

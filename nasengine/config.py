@@ -72,6 +72,7 @@ class EvalConfig:
     oracle_dataset: str = "cifar10"
     oracle_split: str = "test"
     bootstrap: int = 1000
+    workers: int = 1  # forked 1-thread scoring processes (CPU); 2 on a 2-core machine
 
 
 @dataclass

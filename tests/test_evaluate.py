@@ -97,7 +97,8 @@ def test_channels_last_evaluation_matches_the_plain_layout(net):
     import random
 
     space = FAMILY.space()
-    archs = [space.sample(random.Random(1)) for _ in range(5)] + [ARCH]
+    rng = random.Random(1)
+    archs = [space.sample(rng) for _ in range(5)] + [ARCH]
     x = torch.randn(32, 3, 32, 32)
     fast = copy.deepcopy(net).to(memory_format=torch.channels_last)
     recal = Recalibration([(torch.randn(16, 3, 32, 32), None)])
@@ -107,3 +108,38 @@ def test_channels_last_evaluation_matches_the_plain_layout(net):
         with torch.inference_mode(), recal.scoring(fast, arch):
             quick = fast(x.to(memory_format=torch.channels_last), arch)
         torch.testing.assert_close(quick, plain, rtol=1e-4, atol=1e-5)
+
+
+def test_forked_workers_give_the_serial_scores_in_order(net):
+    """Process-parallel ranking returns each arch's own score, as one serial process would."""
+    import random
+
+    space = FAMILY.space()
+    rng = random.Random(3)
+    archs = [space.sample(rng) for _ in range(40)]
+    torch.manual_seed(1)
+    batches = [(torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,)))]
+    recal = Recalibration([(torch.randn(32, 3, 32, 32), None)])
+    evaluator = Evaluator(net, batches, recal)
+    before = buffers(net)
+    parallel = evaluator.score_many(archs, progress=False, workers=2)
+    serial = evaluator.score_many(archs, progress=False, workers=1)
+    assert parallel == serial
+    assert all(torch.equal(v, buffers(net)[k]) for k, v in before.items())
+
+
+def test_forked_workers_return_every_score_to_its_own_arch(net):
+    """Shards come back in order: a score that names its arch lands on that arch."""
+    import random
+
+    class Tagged(Evaluator):
+        def score(self, arch):  # runs in the workers: a score unique to the arch
+            return float(FAMILY.space().encode(arch))
+
+    space = FAMILY.space()
+    rng = random.Random(4)
+    archs = [space.sample(rng) for _ in range(50)]
+    evaluator = Tagged(net, [(torch.randn(4, 3, 32, 32), torch.zeros(4, dtype=torch.long))],
+                       BatchStatistics())
+    expected = [float(space.encode(net.canonical(a))) for a in archs]
+    assert evaluator.score_many(archs, progress=False, workers=3) == expected
