@@ -40,6 +40,7 @@ from __future__ import annotations
 import copy
 import math
 import statistics
+import warnings
 from pathlib import Path
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -107,6 +108,7 @@ class PADASampler(Sampler):
         self._score_count = torch.zeros(self._n, dtype=torch.float64)
         self._probs: torch.Tensor | None = None   # cache of this epoch's data distribution
         self._log: list[dict[str, Any]] = []
+        self._warned_no_modules = False
 
     # -- the schedule ------------------------------------------------------------
     def mixing_weight(self, epoch: int, tau: float) -> float:
@@ -192,6 +194,11 @@ class PADASampler(Sampler):
         at op granularity ``s`` is divided by the number of decisions that chose the op.
         """
         groups, divisors = self._choice_groups(feedback.supernet, feedback.arch)
+        if not groups and not self._warned_no_modules:
+            self._warned_no_modules = True
+            warnings.warn(f"PA&DA path importance is inactive: {type(feedback.supernet).__name__}"
+                          ".choice_modules() names no modules, so paths stay uniform; implement "
+                          "it in the supernet or set sampler.options.path=false", stacklevel=2)
         norms = {k: _grad_norm(modules) for k, modules in groups.items()}
         keys = [k for k, norm in norms.items() if norm is not None]
         if not keys:
