@@ -34,6 +34,10 @@ from nasengine.train import CHECKPOINT
 from search_spaces.nb201.ops import BoxAverage
 
 
+#: supernet-equivalence classes of NB201 (tests/search_spaces/test_nb201.py proves the count)
+DISTINCT = 9445
+
+
 def overrides(args: argparse.Namespace) -> list[str]:
     return ["evaluate.archs=all", "evaluate.bn=recalibrate",
             f"evaluate.recal_batches={args.recal_batches}",
@@ -67,8 +71,9 @@ def plain_pooling() -> Iterator[None]:
         BoxAverage.forward = fast
 
 
-def seconds_per_arch(args: argparse.Namespace, n: int, channels_last: bool) -> float:
-    """Per-arch time without canonical dedup, on ``n`` random archs."""
+def seconds_per_arch(args: argparse.Namespace, n: int, channels_last: bool,
+                     workers: int = 1) -> float:
+    """Per-arch time on ``n`` random archs (distinct classes), serial or in forked workers."""
     config = make_config(args, [f"train.channels_last={str(channels_last).lower()}"])
     pipe = api.build(config, progress=False)
     if args.run:
@@ -76,24 +81,32 @@ def seconds_per_arch(args: argparse.Namespace, n: int, channels_last: bool) -> f
     if channels_last:
         pipe.supernet.to(memory_format=torch.channels_last)
     evaluator = pipe.evaluator()
-    archs = random.Random(1).sample(list(pipe.space.enumerate()), n)
+    space, rng = pipe.space, random.Random(1)
+    archs = list({tuple(pipe.supernet.canonical(a).items()): a
+                  for a in rng.sample(list(space.enumerate()), n)}.values())
     evaluator.score(archs[0])  # warm-up
     start = time.perf_counter()
-    for arch in archs:
-        evaluator.score(arch)
-    return (time.perf_counter() - start) / n
+    evaluator.score_many(archs, progress=False, workers=workers)
+    return (time.perf_counter() - start) / len(archs)
 
 
-def optimisation_steps(args: argparse.Namespace) -> list[tuple[str, float]]:
-    """Extrapolated full-space seconds as each optimisation is switched on, one at a time."""
+def optimisation_steps(args: argparse.Namespace, distinct: int) -> list[tuple[str, float]]:
+    """Extrapolated full-space seconds as each optimisation is switched on, one at a time.
+
+    All timed on the same arch sample in one run, so drift of the machine's speed over the
+    long full-space run does not leak into what each step buys.
+    """
     n, total = args.naive_sample, 15625
     with plain_pooling():
         plain = seconds_per_arch(args, n, channels_last=False)
         layout = seconds_per_arch(args, n, channels_last=True)
     pooled = seconds_per_arch(args, n, channels_last=True)
+    forked = seconds_per_arch(args, n, channels_last=True, workers=args.workers)
     return [("straightforward (NCHW, avg_pool2d, every arch)", plain * total),
             ("+ channels_last", layout * total),
-            ("+ box-sum pooling", pooled * total)]
+            ("+ box-sum pooling", pooled * total),
+            (f"+ one evaluation per equivalence class ({distinct} of {total})", pooled * distinct),
+            (f"+ {args.workers} forked 1-thread scoring processes", forked * distinct)]
 
 
 def main() -> None:
@@ -106,13 +119,14 @@ def main() -> None:
     parser.add_argument("--eval-images", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2,
                         help="forked 1-thread scoring processes for the full-space run")
-    parser.add_argument("--naive-sample", type=int, default=100)
+    parser.add_argument("--naive-sample", type=int, default=100,
+                        help="archs timed on the slower paths (0: skip that table)")
     parser.add_argument("--out", default="runs/bench_rank")
     parser.add_argument("--set", nargs="*", default=[], help="extra config overrides a.b=v")
     args = parser.parse_args()
     config = make_config(args)
     torch.set_num_threads(args.threads)
-    steps = optimisation_steps(args)
+    steps = optimisation_steps(args, DISTINCT) if args.naive_sample else []
     pipe = api.build(config, progress=True)
     report = api.rank(config, args.run or _fresh(pipe, Path(args.out)), pipe=pipe,
                       report_dir=args.out, progress=True)
@@ -128,13 +142,10 @@ def main() -> None:
           f"{proto['recal_batches']}x{proto['recal_batch_size']} | {proto['eval_images']} | "
           f"{report['seconds']:.0f} | {report['archs_per_s']:.1f} | {rss:.0f} | "
           f"{s['kendall_tau']:+.3f} | {p['kendall_tau']:+.3f} |")
-    print(f"\n| path (timed on {args.naive_sample} archs, extrapolated to 15,625) | seconds |"
-          "\n|---|---|")
-    distinct = proto["distinct_evaluations"]
-    steps.append((f"+ one evaluation per equivalence class ({distinct} of {proto['n_archs']}, "
-                  "extrapolated)", steps[-1][1] * distinct / proto["n_archs"]))
-    steps.append((f"+ {args.workers} forked 1-thread scoring processes (measured above)",
-                  report["seconds"]))
+    if not steps:
+        return
+    print(f"\n| path (timed on the same {args.naive_sample} random archs, extrapolated to "
+          "the whole space) | seconds |\n|---|---|")
     for name, seconds in steps:
         print(f"| {name} | {seconds:.0f} |")
 

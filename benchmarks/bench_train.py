@@ -24,6 +24,7 @@ import json
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -227,6 +228,25 @@ def in_subprocess(kind: str, args: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def interleaved(args: argparse.Namespace, cell: dict) -> dict[str, dict]:
+    """Per engine, the median images/s over ``args.repeats`` rounds in rotated order.
+
+    The machine's speed drifts by tens of percent over minutes; rotating the engines
+    and taking medians keeps the drift out of the ratios.
+    """
+    runs: dict[str, list[dict]] = {e: [] for e in args.engines}
+    for r in range(args.repeats):
+        for engine in args.engines[r % len(args.engines):] + args.engines[:r % len(args.engines)]:
+            runs[engine].append(in_subprocess("measure", {"engine": engine, **cell}))
+    res = {}
+    for engine, results in runs.items():
+        ok = [x for x in results if "error" not in x]
+        res[engine] = results[0] if not ok else {
+            "images_per_s": statistics.median(x["images_per_s"] for x in ok),
+            "peak_rss_mb": max(x["peak_rss_mb"] for x in ok)}
+    return res
+
+
 def ratio(ours: dict, theirs: dict) -> str:
     if "error" in ours or "error" in theirs:
         return "n/a"
@@ -237,11 +257,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=8.0, help="minimum timed seconds per cell")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds per config, engines in rotated order; medians reported")
     parser.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES)
     parser.add_argument("--configs", nargs="+", default=[f"C{c}N{n}-bs{b}" for c, n, b in CONFIGS])
     args = parser.parse_args()
-    print(f"# torch threads {args.threads}; cmd: python benchmarks/bench_train.py "
-          f"--threads {args.threads}")
+    print(f"# torch threads {args.threads}; median of {args.repeats} rotated rounds; cmd: python "
+          f"benchmarks/bench_train.py --threads {args.threads} --repeats {args.repeats} "
+          f"--seconds {args.seconds:g}")
     bases = [e for e in ("nni", "nni-bare") if e in args.engines]
     print("| config | " + " | ".join(f"{e} img/s (RSS MB)" for e in args.engines)
           + "".join(f" | nasengine / {b}" for b in bases) + " |")
@@ -250,10 +273,8 @@ def main() -> None:
         name = f"C{c}N{n}-bs{b}"
         if name not in args.configs:
             continue
-        res = {e: in_subprocess("measure", {"engine": e, "channels": c, "cells": n, "batch": b,
-                                            "threads": args.threads,
-                                            "min_seconds": args.seconds})
-               for e in args.engines}
+        res = interleaved(args, {"channels": c, "cells": n, "batch": b,
+                                 "threads": args.threads, "min_seconds": args.seconds})
         cells = [f"{r['images_per_s']:.0f} ({r['peak_rss_mb']:.0f})" if "error" not in r
                  else f"error: {r['error']}" for r in res.values()]
         cells += [ratio(res.get("nasengine", {"error": 1}), res[base]) for base in bases]
