@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,7 @@ COLUMNS = {  # results.md column -> row key
     "overhead vs uniform (%)": "overhead_pct", "grad var": "grad_variance",
     "rel. grad var": "grad_relative_variance",
     "rel. grad var, uniform draws": "uniform_grad_relative_variance",
+    "sampler ms / step": "sampler_ms_per_step", "sampler overhead (%)": "sampler_overhead_pct",
 }
 
 
@@ -79,6 +82,7 @@ def run_one(config: Any, out: Path, rank: bool, grad_batches: int) -> dict[str, 
     if rank:
         row.update(ranking_row(config, out, pipe))
     row.update(cached(out / "grad_variance.json", lambda: variance_row(pipe, grad_batches)))
+    row.update(cached(out / "sampler_overhead.json", lambda: sampler_overhead(pipe)))
     return row
 
 
@@ -126,6 +130,45 @@ def variance_row(pipe: api.Pipeline, batches: int) -> dict[str, float]:
         uniform = gradient_variance(pipe, UniformSampler(pipe.space, pipe.config.seed), batches)
         row.update({f"uniform_{k}": v for k, v in uniform.items() if k != "grad_batches"})
     return row
+
+
+# -- the sampler's own cost ------------------------------------------------------------
+def sampler_overhead(pipe: api.Pipeline, steps: int = 40) -> dict[str, float]:
+    """Time in the sampler's hooks vs the rest of a training step, on the final state.
+
+    Separates PA&DA's bookkeeping (sampling, loss weights, gradient-norm and logit-score
+    updates, the epoch's index stream) from the cost of the paths it prefers, which a
+    per-epoch wall-clock comparison with uniform cannot.
+    """
+    trainer, sampler = pipe.trainer(Path(tempfile.mkdtemp())), pipe.sampler
+    spent = {"hooks": 0.0, "stream": 0.0}
+
+    def timed(fn, bucket):
+        def call(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[bucket] += time.perf_counter() - t
+        return call
+
+    loader, draw = pipe.train_loader(), sampler.index_sampler()
+    loader.set_epoch(pipe.config.train.epochs, index_sampler=draw and timed(draw, "stream"))
+    hooked = ("observe", "sample", "loss_weights")
+    for name in hooked:
+        setattr(sampler, name, timed(getattr(sampler, name), "hooks"))
+    step_seconds = 0.0
+    try:
+        for _, batch in zip(range(steps), loader):
+            t = time.perf_counter()
+            trainer._train_step(pipe.config.train.epochs - 1, *batch)
+            step_seconds += time.perf_counter() - t
+    finally:
+        for name in hooked:
+            delattr(sampler, name)  # back to the class's methods
+    bookkeeping = spent["hooks"] / steps + spent["stream"] / len(loader)  # per step
+    return {"sampler_ms_per_step": 1000 * bookkeeping,
+            "sampler_overhead_pct": 100 * bookkeeping / (step_seconds / steps - bookkeeping)}
 
 
 # -- the table ---------------------------------------------------------------------------
