@@ -39,31 +39,29 @@ def release(cell: Path) -> None:
     (cell / LOCK).unlink(missing_ok=True)
 
 
-ROW = "row.json"
-
-
 def cell_dir(root: Path, variant: str, seed: int) -> Path:
     return root / variant.replace("&", "") / f"seed{seed}"
 
 
-def run_cells(cells: Iterable[tuple[str, int]], root: Path,
+def run_cells(study: str, cells: Iterable[tuple[str, int]], root: Path,
               run: Callable[[str, int, Path], dict[str, Any]],
               summary_only: bool = False) -> list[dict[str, Any]]:
     """Run each unfinished (variant, seed) cell this worker can claim; return every finished row.
 
-    A cell is finished when its ``row.json`` exists, so a study is resumable and any number
-    of workers can share it; the rows of cells other workers finished are collected too.
+    A cell is finished when its ``<study>_row.json`` exists, so a study is resumable and any
+    number of workers can share it; the rows of cells other workers finished are collected
+    too. The file is per study because studies share cells (symlinked baselines).
     """
-    cells = list(cells)
+    cells, row_file = list(cells), f"{study}_row.json"
     for variant, seed in cells:
         out = cell_dir(root, variant, seed)
-        if summary_only or (out / ROW).exists() or not claim(out):
+        if summary_only or (out / row_file).exists() or not claim(out):
             continue  # done, or another worker has it
         try:
             row = {"variant": variant, "seed": seed, **run(variant, seed, out)}
-            atomic_write_json(out / ROW, row)
+            atomic_write_json(out / row_file, row)
         finally:
             release(out)
         print(f"{variant} seed {seed}: {row}", flush=True)
     return [json.loads(path.read_text()) for variant, seed in cells
-            if (path := cell_dir(root, variant, seed) / ROW).exists()]
+            if (path := cell_dir(root, variant, seed) / row_file).exists()]

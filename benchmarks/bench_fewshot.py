@@ -120,7 +120,7 @@ def main() -> None:
         return run_cell(config, out, not args.no_rank)
 
     cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
-    rows = run_cells(cells, args.out, run, args.summary_only)
+    rows = run_cells("fewshot", cells, args.out, run, args.summary_only)
     table = markdown(rows, f"Few-shot vs one-shot, preset {args.preset}, seeds {args.seeds}, "
                            f"warm-up {args.warmup}, GM every {args.split_every} x {args.gm_splits}")
     atomic_write_text(args.out / "results.md", table)

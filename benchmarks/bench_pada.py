@@ -212,7 +212,7 @@ def main() -> None:
         return run_one(config, out, not args.no_rank, args.grad_batches)
 
     cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
-    rows = run_cells(cells, args.out, run, args.summary_only)
+    rows = run_cells("pada", cells, args.out, run, args.summary_only)
     add_overhead(rows)
     table = markdown(rows, f"PA&DA vs uniform, preset {args.preset}, seeds {args.seeds}")
     atomic_write_text(args.out / "results.md", table)

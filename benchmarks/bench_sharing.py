@@ -68,7 +68,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
-    rows = run_cells(cells, args.out, lambda v, s, out: run_cell(v, s, out, args),
+    rows = run_cells("sharing", cells, args.out, lambda v, s, out: run_cell(v, s, out, args),
                      args.summary_only)
     table = variant_table(rows, f"Weight sharing vs entanglement on NB201, preset "
                                 f"{args.preset}, seeds {args.seeds}", COLUMNS, VARIANTS)
