@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -149,9 +151,13 @@ class Evaluator:
             return
         global _FORKED
         _FORKED = self  # the forked workers inherit it: no pickling of the supernet
-        try:
-            with multiprocessing.get_context("fork").Pool(workers, _one_thread) as pool:
-                yield from pool.imap(_score_forked, chunks)
+        context = multiprocessing.get_context("fork")
+        try:  # an executor, not a Pool: a killed worker raises instead of hanging
+            with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
+                yield from pool.map(_score_forked, chunks)
+        except BrokenProcessPool as exc:
+            raise RuntimeError(f"a ranking worker process died ({exc}); rank with "
+                               "evaluate.workers=1, or free memory and retry") from None
         finally:
             _FORKED = None
 

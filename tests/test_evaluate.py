@@ -143,3 +143,24 @@ def test_forked_workers_return_every_score_to_its_own_arch(net):
                        BatchStatistics())
     expected = [float(space.encode(net.canonical(a))) for a in archs]
     assert evaluator.score_many(archs, progress=False, workers=3) == expected
+
+
+def test_a_dying_worker_raises_a_clear_error_instead_of_hanging(net):
+    import os
+    import random
+
+    parent = os.getpid()
+
+    class Dying(Evaluator):
+        def score(self, arch):  # a worker killed mid-ranking (e.g. by the OOM killer)
+            if os.getpid() != parent:
+                os._exit(1)
+            return 0.0
+
+    space = FAMILY.space()
+    rng = random.Random(5)
+    archs = [space.sample(rng) for _ in range(40)]
+    evaluator = Dying(net, [(torch.randn(4, 3, 32, 32), torch.zeros(4, dtype=torch.long))],
+                      BatchStatistics())
+    with pytest.raises(RuntimeError, match="evaluate.workers=1"):
+        evaluator.score_many(archs, progress=False, workers=2)
