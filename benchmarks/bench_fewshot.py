@@ -27,10 +27,13 @@ Smoke (< 2 min, no meaning beyond "it runs"):
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 from pathlib import Path
 from typing import Any
+
+import scipy.stats
 
 from _queue import run_cells
 from _table import RANK_COLUMNS, SMOKE, add_study_arguments, ranking_row, variant_table
@@ -38,12 +41,15 @@ from nasengine import api
 from nasengine.checkpoint import atomic_write_json, atomic_write_text
 from nasengine.config import RunConfig, load_config
 from nasengine.train import read_metrics
+from search_spaces.nb201 import NB201Space
 
 VARIANTS = ("one-shot", "exhaustive", "gm")
 COLUMNS = {  # results.md column -> row key
     **RANK_COLUMNS, "#params rho": "params_spearman_rho",
     "#params P@top-5%": "params_precision_at_5", "leaves": "leaves",
     "split s": "split_seconds", "s / epoch": "epoch_seconds",
+    "within-leaf tau": "within_leaf_tau",
+    "one-shot within-leaf tau (same archs)": "one_shot_within_leaf_tau",
 }
 
 
@@ -75,6 +81,49 @@ def tree_row(out: Path) -> dict[str, Any]:
     tree = json.loads(path.read_text())
     seconds = sum(n["split"].get("seconds", 0.0) for n in tree["nodes"] if n["split"])
     return {"leaves": len(tree["leaves"]), "split_seconds": seconds}
+
+
+# -- why a split helps or hurts: ranking inside each leaf vs across leaves ---------------
+def read_scores(out: Path) -> dict[str, tuple[float, float]]:
+    """arch string -> (supernet accuracy, NB201 accuracy), from the cell's ``scores.csv``."""
+    with (out / "scores.csv").open() as f:
+        return {r["arch"]: (float(r["supernet_acc"]), float(r["true_acc"]))
+                for r in csv.DictReader(f)}
+
+
+def leaf_groups(out: Path, archs: list[str]) -> list[list[str]]:
+    """The ranked archs grouped by the leaf that owns them (one group without a tree)."""
+    path = out / "fewshot_tree.json"
+    if not path.exists():
+        return [archs]
+    tree, space = json.loads(path.read_text()), NB201Space()
+    nodes = {n["id"]: n for n in tree["nodes"]}
+    groups = []
+    for leaf in tree["leaves"]:
+        allowed = nodes[leaf]["restriction"]
+        groups.append([a for a in archs if all(space.parse(a)[label] in values
+                                               for label, values in allowed.items())])
+    return groups
+
+
+def within_leaf_tau(scores: dict[str, tuple[float, float]], groups: list[list[str]]) -> float:
+    """Kendall tau inside each leaf, averaged with the leaves' arch counts as weights."""
+    taus = [(len(g), scipy.stats.kendalltau([scores[a][0] for a in g],
+                                            [scores[a][1] for a in g]).statistic)
+            for g in groups if len(g) > 2]
+    return sum(n * t for n, t in taus) / sum(n for n, _ in taus)
+
+
+def add_leaf_analysis(rows: list[dict[str, Any]], root: Path) -> None:
+    """Per few-shot row: its within-leaf tau, and one-shot's on the same partition."""
+    for row in rows:
+        out, base = root / row["variant"] / f"seed{row['seed']}", root / "one-shot" / f"seed{row['seed']}"
+        if row["variant"] == "one-shot" or not (base / "scores.csv").exists():
+            continue
+        mine, theirs = read_scores(out), read_scores(base)
+        groups = leaf_groups(out, sorted(set(mine) & set(theirs)))
+        row["within_leaf_tau"] = within_leaf_tau(mine, groups)
+        row["one_shot_within_leaf_tau"] = within_leaf_tau(theirs, groups)
 
 
 def markdown(rows: list[dict[str, Any]], title: str) -> str:
@@ -121,6 +170,8 @@ def main() -> None:
 
     cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
     rows = run_cells("fewshot", cells, args.out, run, args.summary_only)
+    if not args.no_rank:
+        add_leaf_analysis(rows, args.out)
     table = markdown(rows, f"Few-shot vs one-shot, preset {args.preset}, seeds {args.seeds}, "
                            f"warm-up {args.warmup}, GM every {args.split_every} x {args.gm_splits}")
     atomic_write_text(args.out / "results.md", table)
