@@ -76,6 +76,32 @@ def line_plot(x: Sequence[float] | None, series: Mapping[str, Series], path: str
     return _save(fig, path, title)
 
 
+def seed_plot(groups: Mapping[str, Sequence[float]], path: str | Path, *, ylabel: str = "",
+              title: str = "", reference: Mapping[str, float] | None = None) -> Path:
+    """Method comparison over seeds: every seed as a dot, the mean ± std as a bar.
+
+    Seeds are few (3 is typical) and their spread is the story, so each is drawn.
+    """
+    empty = [name for name, values in groups.items() if len(values) == 0]
+    if not groups or empty:
+        raise ConfigError(f"seed_plot needs at least one value per group; empty: {empty or 'all'}")
+    fig = _figure(ncols=1)
+    ax = fig.axes[0]
+    for i, (name, values) in enumerate(groups.items()):
+        v = np.asarray(values, dtype=np.float64)
+        ax.bar(i, v.mean(), yerr=v.std(ddof=1) if len(v) > 1 else 0.0, capsize=4, alpha=0.35,
+               color=f"C{i}")
+        ax.scatter(np.full(len(v), i, dtype=np.float64), v, color=f"C{i}", zorder=3, s=18)
+    for name, level in (reference or {}).items():
+        ax.axhline(level, linestyle="--", color="gray", label=str(name))
+    ax.set_xticks(range(len(groups)), [str(n) for n in groups], rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, axis="y", alpha=0.3)
+    if reference:
+        ax.legend()
+    return _save(fig, path, title)
+
+
 def _series_arrays(name: str, x: Sequence[float] | None, value: Series
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Check one series and return its x, mean and std (None: no error bars)."""

@@ -76,3 +76,14 @@ def test_line_plot_draws_reference_lines_and_point_labels(tmp_path):
     path = line_plot(None, series, tmp_path / "curve.png", reference={"#params": 0.57},
                      point_labels={"recal": ["e6", "e12"]})
     assert path.stat().st_size > 0
+
+
+def test_seed_plot_draws_every_seed_and_rejects_empty_groups(tmp_path):
+    from nasengine.plots import seed_plot
+
+    out = seed_plot({"uniform": [0.3, 0.4, 0.2], "pada": [0.63]}, tmp_path / "m.png",
+                    ylabel="tau", reference={"#params": 0.57})
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ConfigError, match="empty"):
+        seed_plot({"uniform": []}, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
