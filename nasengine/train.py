@@ -102,15 +102,18 @@ class Trainer:
         parameters the supernet dropped lose theirs. The LR schedule is untouched.
         """
         lineage = lineage or {}
-        params = list(self.supernet.parameters())
+        groups = self.optimizer.param_groups
+        home = {id(p): i for i, g in enumerate(groups) for p in g["params"]}
+        members: list[list[torch.nn.Parameter]] = [[] for _ in groups]
         old, state = self.optimizer.state, defaultdict(dict)
-        for p in params:
+        for p in self.supernet.parameters():
             source = lineage.get(p, p)
+            members[home.get(id(source), 0)].append(p)  # a copy joins its source's group
             if source in old:
                 state[p] = {k: v.clone() if torch.is_tensor(v) else v
                             for k, v in old[source].items()}
-        (group,) = self.optimizer.param_groups
-        group["params"] = params
+        for group, params in zip(groups, members):
+            group["params"] = params
         self.optimizer.state = state
 
     @property

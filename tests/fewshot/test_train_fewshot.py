@@ -63,6 +63,26 @@ def test_children_continue_the_parents_momentum(nb201_supernet, tmp_path):
     assert again.optimizer.state_dict()["state"].keys() == state["optimizer"]["state"].keys()
 
 
+def test_children_join_their_sources_param_group(nb201_supernet, tmp_path):
+    """With several param groups (e.g. another lr for some layers) a copy keeps its group."""
+    tree = FewShotSupernet(copy.deepcopy(nb201_supernet))
+    trainer = Trainer(tree, UniformSampler(tree.space), FakeLoader(),
+                      TrainConfig(epochs=3, channels_last=False), tmp_path, {}, progress=False)
+    named = list(tree.leaves["0"].named_parameters())
+    half = len(named) // 2
+    trainer.optimizer = torch.optim.SGD([{"params": [p for _, p in named[:half]]},
+                                         {"params": [p for _, p in named[half:]], "lr": 1e-3}],
+                                        lr=0.1)
+    group_of = {name: int(i >= half) for i, (name, _) in enumerate(named)}
+    trainer.adopt_parameters(tree.split(0, "3<-0", [("none", "skip_connect"),
+                                                    ("nor_conv_1x1", "nor_conv_3x3",
+                                                     "avg_pool_3x3")]))
+    groups = [{id(p) for p in g["params"]} for g in trainer.optimizer.param_groups]
+    for leaf in ("1", "2"):
+        for name, p in tree.leaves[leaf].named_parameters():
+            assert id(p) in groups[group_of[name]], name
+
+
 def untimed(tree: dict) -> dict:
     """The tree's description without split timings (wall-clock differs between runs)."""
     tree = copy.deepcopy(tree)
