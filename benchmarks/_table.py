@@ -44,6 +44,33 @@ def add_study_arguments(parser: argparse.ArgumentParser, variants: list[str],
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for every run, e.g. train.epochs=12")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
+    parser.add_argument("--summary-only", action="store_true",
+                        help="train nothing; tabulate the finished cells")
+    parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
+
+
+def apply_smoke_and_out(args: argparse.Namespace, name: str) -> None:
+    """``--smoke``: the smoke preset, seed 0, tiny overrides; ``--out``: runs/<name>[-smoke]."""
+    if args.smoke:
+        args.preset, args.seeds = "smoke", [0]
+        args.set = SMOKE + args.set
+    args.out = args.out or Path(f"runs/{name}-smoke" if args.smoke else f"runs/{name}")
+
+
+def run_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides plus ``--threads``, for every run of a study."""
+    return args.set + ([f"threads={args.threads}"] if args.threads else [])
+
+
+def write_results(args: argparse.Namespace, rows: list[dict[str, Any]], table: str) -> None:
+    """``<out>/results.md`` and ``results.json`` (args + rows), then the table on stdout."""
+    from nasengine.checkpoint import atomic_write_json, atomic_write_text
+
+    atomic_write_text(args.out / "results.md", table)
+    atomic_write_json(args.out / "results.json",
+                      {"args": vars(args) | {"out": str(args.out)}, "rows": rows})
+    print(table)
 
 
 #: overrides of the ``--smoke`` runs: seconds-long, meaningful only as "it runs"

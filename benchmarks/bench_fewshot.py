@@ -36,9 +36,9 @@ from typing import Any
 import scipy.stats
 
 from _queue import run_cells
-from _table import RANK_COLUMNS, SMOKE, add_study_arguments, ranking_row, variant_table
+from _table import (RANK_COLUMNS, add_study_arguments, apply_smoke_and_out, ranking_row,
+                    run_overrides, variant_table, write_results)
 from nasengine import api
-from nasengine.checkpoint import atomic_write_json, atomic_write_text
 from nasengine.config import RunConfig, load_config
 from nasengine.train import read_metrics
 from search_spaces.nb201 import NB201Space
@@ -143,16 +143,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--gm-option", nargs="*", default=[], metavar="KEY=VALUE",
                         help="GM options, e.g. partition=stoer_wagner batches=8")
     parser.add_argument("--exhaustive-decision", default="1<-0")
-    parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
-    parser.add_argument("--summary-only", action="store_true",
-                        help="train nothing; tabulate the finished cells")
-    parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
     args = parser.parse_args()
+    apply_smoke_and_out(args, "fewshot")
     if args.smoke:
-        args.preset, args.seeds = "smoke", [0]
-        args.set = SMOKE + args.set
         args.gm_option = ["batches=1", *args.gm_option]
-    args.out = args.out or Path("runs/fewshot-smoke" if args.smoke else "runs/fewshot")
     epochs = load_config(args.preset, args.set).train.epochs
     args.warmup = args.warmup or max(1, epochs // 3)
     args.split_every = args.split_every or max(1, epochs // 6)
@@ -161,7 +155,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
+    extra = run_overrides(args)
 
     def run(variant: str, seed: int, out: Path) -> dict[str, Any]:
         config = load_config(args.preset, [f"seed={seed}", *extra,
@@ -174,10 +168,7 @@ def main() -> None:
         add_leaf_analysis(rows, args.out)
     table = markdown(rows, f"Few-shot vs one-shot, preset {args.preset}, seeds {args.seeds}, "
                            f"warm-up {args.warmup}, GM every {args.split_every} x {args.gm_splits}")
-    atomic_write_text(args.out / "results.md", table)
-    atomic_write_json(args.out / "results.json",
-                      {"args": vars(args) | {"out": str(args.out)}, "rows": rows})
-    print(table)
+    write_results(args, rows, table)
 
 
 if __name__ == "__main__":

@@ -36,9 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from _queue import run_cells
-from _table import RANK_COLUMNS, SMOKE, add_study_arguments, ranking_row, variant_table
+from _table import (RANK_COLUMNS, add_study_arguments, apply_smoke_and_out, ranking_row,
+                    run_overrides, variant_table, write_results)
 from nasengine import api
-from nasengine.checkpoint import atomic_write_json, atomic_write_text
+from nasengine.checkpoint import atomic_write_json
 from nasengine.config import load_config
 from nasengine.samplers import Sampler, UniformSampler
 from nasengine.space import SearchSpace
@@ -191,21 +192,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pada-option", nargs="*", default=[], metavar="KEY=VALUE",
                         help="PA&DA options for the PA/DA/PA&DA runs, e.g. param_free=mean")
     parser.add_argument("--grad-batches", type=int, default=32)
-    parser.add_argument("--summary-only", action="store_true",
-                        help="train nothing; tabulate the finished cells")
-    parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
-    parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
     args = parser.parse_args()
+    apply_smoke_and_out(args, "pada")
     if args.smoke:
-        args.preset, args.seeds, args.grad_batches = "smoke", [0], 4
-        args.set = SMOKE + args.set
-    args.out = args.out or Path("runs/pada-smoke" if args.smoke else "runs/pada")
+        args.grad_batches = 4
     return args
 
 
 def main() -> None:
     args = parse_args()
-    extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
+    extra = run_overrides(args)
 
     def run(variant: str, seed: int, out: Path) -> dict[str, Any]:
         config = variant_config(args.preset, variant, seed, extra, args.pada_option)
@@ -215,10 +211,7 @@ def main() -> None:
     rows = run_cells("pada", cells, args.out, run, args.summary_only)
     add_overhead(rows)
     table = markdown(rows, f"PA&DA vs uniform, preset {args.preset}, seeds {args.seeds}")
-    atomic_write_text(args.out / "results.md", table)
-    atomic_write_json(args.out / "results.json", {"args": vars(args) | {"out": str(args.out)},
-                                                  "rows": rows})
-    print(table)
+    write_results(args, rows, table)
 
 
 if __name__ == "__main__":

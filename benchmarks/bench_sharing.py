@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from _queue import run_cells
-from _table import RANK_COLUMNS, SMOKE, add_study_arguments, ranking_row, variant_table
+from _table import (RANK_COLUMNS, add_study_arguments, apply_smoke_and_out, ranking_row,
+                    run_overrides, variant_table, write_results)
 from nasengine import api
-from nasengine.checkpoint import atomic_write_json, atomic_write_text
 from nasengine.config import load_config
 from nasengine.train import read_metrics
 
@@ -40,8 +40,8 @@ COLUMNS = {**RANK_COLUMNS, "supernet params": "supernet_params", "s / epoch": "e
 
 def run_cell(variant: str, seed: int, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train (resumably), rank (cached), and summarise one cell."""
-    extra = args.set + ([f"threads={args.threads}"] if args.threads else [])
-    config = load_config(args.preset, [f"seed={seed}", *extra, f"supernet.sharing={variant}"])
+    config = load_config(args.preset, [f"seed={seed}", *run_overrides(args),
+                                       f"supernet.sharing={variant}"])
     pipe = api.train(config, out, resume=True, progress=False)
     seconds = [r["seconds"] for r in read_metrics(out)]
     row: dict[str, Any] = {"epoch_seconds": statistics.median(seconds),
@@ -53,15 +53,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_study_arguments(parser, list(VARIANTS),
                         "root of the runs (default runs/sharing, runs/sharing-smoke)")
-    parser.add_argument("--no-rank", action="store_true", help="skip the NB201 ranking")
-    parser.add_argument("--summary-only", action="store_true",
-                        help="train nothing; tabulate the finished cells")
-    parser.add_argument("--smoke", action="store_true", help="tiny run of the smoke preset")
     args = parser.parse_args()
-    if args.smoke:
-        args.preset, args.seeds = "smoke", [0]
-        args.set = SMOKE + args.set
-    args.out = args.out or Path("runs/sharing-smoke" if args.smoke else "runs/sharing")
+    apply_smoke_and_out(args, "sharing")
     return args
 
 
@@ -72,10 +65,7 @@ def main() -> None:
                      args.summary_only)
     table = variant_table(rows, f"Weight sharing vs entanglement on NB201, preset "
                                 f"{args.preset}, seeds {args.seeds}", COLUMNS, VARIANTS)
-    atomic_write_text(args.out / "results.md", table)
-    atomic_write_json(args.out / "results.json",
-                      {"args": vars(args) | {"out": str(args.out)}, "rows": rows})
-    print(table)
+    write_results(args, rows, table)
 
 
 if __name__ == "__main__":
