@@ -13,6 +13,11 @@ seeded sequence of random NB201 archs for every engine. Two NNI figures:
   forward + backward + clip + SGD step), i.e. NNI's modules without Lightning - a
   stricter comparison of the supernet code alone.
 
+Our engines: ``nasengine`` is the trainer's default step (whole batch on all threads, the
+allocator tuned); ``nasengine-split`` is ``train.data_parallel=<threads>``; the ablations
+``nasengine-glibc`` (default allocator) and ``nasengine-nchw`` (no channels_last), and
+``nni-alloc`` (NNI with our allocator tuning) say what each measure buys.
+
 Reproduce (the table in benchmarks/RESULTS.md; needs the ``bench`` extra):
     pip install -e ".[bench]"
     python benchmarks/bench_train.py --threads 2
@@ -20,6 +25,7 @@ Reproduce (the table in benchmarks/RESULTS.md; needs the ``bench`` extra):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -33,7 +39,14 @@ import time
 NNI_OPS = {"none": "none", "skip_connect": "skip_connect", "nor_conv_1x1": "conv_1x1",
            "nor_conv_3x3": "conv_3x3", "avg_pool_3x3": "avg_pool_3x3"}
 CONFIGS = [(8, 1, 64), (8, 1, 256), (16, 5, 64), (16, 5, 256)]
-ENGINES = ["nasengine", "nasengine-nchw", "nni", "nni-bare"]
+ENGINES = ["nasengine", "nasengine-split", "nasengine-glibc", "nni", "nni-bare"]
+NASENGINE = {  # engine -> (split batch over the threads, tune the allocator, channels_last)
+    "nasengine": (False, True, True),  # the Trainer's default on CPU: one pass, all threads
+    "nasengine-split": (True, True, True),  # train.data_parallel = threads
+    "nasengine-glibc": (False, False, True),  # glibc's default allocator
+    "nasengine-nchw": (False, True, False),
+}
+EXTRA_ENGINES = ["nasengine-nchw", "nni-alloc"]  # ablations, only when asked for
 
 
 def random_archs(n: int, seed: int = 0) -> list[dict[str, str]]:
@@ -144,49 +157,72 @@ def measure(engine: str, channels: int, cells: int, batch: int, threads: int,
     import torch
     import torch.nn.functional as F
 
-    if engine == "nni":
+    from nasengine.device import tune_cpu_allocator
+    from nasengine.parallel import ThreadSplit, WholeBatch
+
+    if engine in ("nni", "nni-alloc"):
+        if engine == "nni-alloc":
+            tune_cpu_allocator()
         return measure_nni_strategy(channels, cells, batch, threads, min_seconds)
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    split, tune, channels_last = NASENGINE.get(engine, (False, False, False))
+    if tune:
+        tune_cpu_allocator()
     if engine == "nni-bare":
         net, forward = nni_step_fn(channels, cells)
     else:
-        net, forward = nasengine_step_fn(channels, cells, engine == "nasengine")
+        net, forward = nasengine_step_fn(channels, cells, channels_last)
+    runner = ThreadSplit(threads) if split and threads > 1 else WholeBatch()
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True,
                           weight_decay=5e-4)
     x = torch.randn(batch, 3, 32, 32)
-    if engine == "nasengine":
+    if channels_last:
         x = x.to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,))
     archs = random_archs(1000)
+    model = _ArchModel(forward)
 
     def step(i: int) -> None:
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(forward(x, archs[i % len(archs)]), y)
-        loss.backward()
+        runner.run(model if engine == "nni-bare" else net, archs[i % len(archs)], x, y, None)
         torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
         opt.step()
 
-    for i in range(3):  # warm-up
-        step(i)
-    start, steps = time.perf_counter(), 0
-    while time.perf_counter() - start < min_seconds or steps < 5:
-        step(3 + steps)
-        steps += 1
-    seconds = time.perf_counter() - start
+    with runner.session():
+        for i in range(3):  # warm-up
+            step(i)
+        start, steps = time.perf_counter(), 0
+        while time.perf_counter() - start < min_seconds or steps < 5:
+            step(3 + steps)
+            steps += 1
+        seconds = time.perf_counter() - start
     return {"images_per_s": steps * batch / seconds, "steps": steps,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+class _ArchModel:
+    """NNI's mutated net behind our ``model(x, arch)`` call (it resamples, then runs)."""
+
+    def __init__(self, forward) -> None:
+        self.forward = forward
+
+    def __call__(self, x, arch):
+        return self.forward(x, arch)
 
 
 def measure_data(channels: int, batch: int, threads: int, min_seconds: float) -> dict:
     """Training step time with pre-made tensors vs with the real loader + augmentation."""
     import torch
-    import torch.nn.functional as F
 
     from nasengine.data import BatchAugment, TensorLoader, load_cifar
+    from nasengine.device import tune_cpu_allocator
+    from nasengine.parallel import step_runner
 
     torch.set_num_threads(threads)
-    net, forward = nasengine_step_fn(channels, 1, True)
+    tune_cpu_allocator()
+    runner = step_runner(1, torch.device("cpu"), contextlib.nullcontext)  # the default
+    net, _ = nasengine_step_fn(channels, 1, True)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True)
     data = load_cifar(None, split="train")
     loader = TensorLoader(data, batch, shuffle=True, augment=BatchAugment(*data.mean_std()),
@@ -198,20 +234,22 @@ def measure_data(channels: int, batch: int, threads: int, min_seconds: float) ->
         start, steps = time.perf_counter(), 0
         for x, y in batches:
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(forward(x, archs[steps % 1000]), y).backward()
+            runner.run(net, archs[steps % 1000], x, y, None)
             opt.step()
             steps += 1
             if time.perf_counter() - start >= min_seconds:
                 break
         return (time.perf_counter() - start) / steps
 
-    run(iter([fixed] * 3))
     def endless_fixed():
         while True:
             yield fixed
-    step_fixed = run(endless_fixed())
-    step_real = run(iter(loader))
-    step_fixed2 = run(endless_fixed())  # bracket the real-data run against drift
+
+    with runner.session():
+        run(iter([fixed] * 3))
+        step_fixed = run(endless_fixed())
+        step_real = run(iter(loader))
+        step_fixed2 = run(endless_fixed())  # bracket the real-data run against drift
     fixed_ms = 1000 * (step_fixed + step_fixed2) / 2
     return {"fixed_ms": fixed_ms, "real_ms": 1000 * step_real,
             "overhead_pct": 100 * (1000 * step_real / fixed_ms - 1)}
@@ -259,16 +297,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="minimum timed seconds per cell")
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds per config, engines in rotated order; medians reported")
-    parser.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES)
+    parser.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES + EXTRA_ENGINES)
     parser.add_argument("--configs", nargs="+", default=[f"C{c}N{n}-bs{b}" for c, n, b in CONFIGS])
     args = parser.parse_args()
     print(f"# torch threads {args.threads}; median of {args.repeats} rotated rounds; cmd: python "
-          f"benchmarks/bench_train.py --threads {args.threads} --repeats {args.repeats} "
-          f"--seconds {args.seconds:g}")
-    bases = [e for e in ("nni", "nni-bare") if e in args.engines]
+          f"benchmarks/bench_train.py {' '.join(sys.argv[1:])}")
+    pairs = [(ours, base) for ours in ("nasengine", "nasengine-split") for base in ("nni", "nni-bare")
+             if ours in args.engines and base in args.engines]
     print("| config | " + " | ".join(f"{e} img/s (RSS MB)" for e in args.engines)
-          + "".join(f" | nasengine / {b}" for b in bases) + " |")
-    print("|---|" + "---|" * (len(args.engines) + len(bases)))
+          + "".join(f" | {ours} / {base}" for ours, base in pairs) + " |")
+    print("|---|" + "---|" * (len(args.engines) + len(pairs)))
     for c, n, b in CONFIGS:
         name = f"C{c}N{n}-bs{b}"
         if name not in args.configs:
@@ -277,7 +315,7 @@ def main() -> None:
                                  "threads": args.threads, "min_seconds": args.seconds})
         cells = [f"{r['images_per_s']:.0f} ({r['peak_rss_mb']:.0f})" if "error" not in r
                  else f"error: {r['error']}" for r in res.values()]
-        cells += [ratio(res.get("nasengine", {"error": 1}), res[base]) for base in bases]
+        cells += [ratio(res[ours], res[base]) for ours, base in pairs]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     d = in_subprocess("measure_data", {"channels": 8, "batch": 128, "threads": args.threads,
                                        "min_seconds": args.seconds})

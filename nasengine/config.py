@@ -50,6 +50,9 @@ class TrainConfig:
     grad_clip: float = 5.0
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     channels_last: bool = True
+    # Split each batch over this many 1-thread CPU threads (BN statistics per part, as in
+    # DDP without SyncBN); 2 on a 2-core machine; CUDA runs the whole batch.
+    data_parallel: int = 1
 
 
 @dataclass

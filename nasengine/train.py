@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .device import autocast
+from .device import autocast, tune_cpu_allocator
 from .errors import TrainingError
+from .parallel import step_runner
 from .samplers.base import Sampler, StepFeedback
 from .supernet.base import Supernet
 
@@ -69,6 +69,8 @@ class Trainer:
         self.sampler, self.loader, self.config = sampler, loader, config
         self.out_dir, self.fingerprint = Path(out_dir), fingerprint
         self.device, self.progress = device, progress
+        self.runner = step_runner(config.data_parallel, device,
+                                  lambda: autocast(device, config.amp))
         self.optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr,
                                          momentum=config.momentum, nesterov=config.nesterov,
                                          weight_decay=config.weight_decay)
@@ -130,6 +132,13 @@ class Trainer:
         if resume and self.checkpoint_path.exists():
             self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
         self.sampler.on_train_start(self.config.epochs, len(self.loader))
+        if self.device.type == "cpu":
+            tune_cpu_allocator()
+        with self.runner.session():
+            self._fit_epochs(stop_after)
+        return self.history
+
+    def _fit_epochs(self, stop_after: int | None) -> None:
         done_here = 0
         while self.epoch < self.config.epochs and (stop_after is None or done_here < stop_after):
             record = self._train_epoch(self.epoch)
@@ -143,7 +152,6 @@ class Trainer:
             save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
             atomic_write_text(self.out_dir / METRICS,
                               "".join(json.dumps(r) + "\n" for r in self.history))
-        return self.history
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         self.supernet.train()
@@ -177,23 +185,19 @@ class Trainer:
         arch = self.sampler.sample(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         weights = self.sampler.loss_weights(arch, indices)
-        with autocast(self.device, self.config.amp):
-            logits = self.supernet(x, arch)
-            per_example = F.cross_entropy(logits.float(), y, reduction="none")
-        plain = per_example.mean()  # what the log reports, weighted or not
-        loss = plain if weights is None else (per_example * weights.to(y.device)).mean()
-        value = plain.item()
-        if not math.isfinite(value):
+        out = self.runner.run(self.supernet, arch, x, y, weights)
+        logits = out.logits
+        value = out.per_example.mean().item()  # what the log reports, weighted or not
+        if not math.isfinite(value):  # before the optimizer touches the weights
             raise TrainingError(
                 f"loss became {value} at epoch {epoch + 1}, step {self.step} (arch {arch}); lower "
                 f"train.lr (now {self.config.lr}) or set train.grad_clip; the last good "
                 f"checkpoint is {self.checkpoint_path}")
-        loss.backward()
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        self.sampler.observe(StepFeedback(self.step, epoch, arch, value, logits.detach(), y,
+        self.sampler.observe(StepFeedback(self.step, epoch, arch, value, logits, y,
                                           indices, self.supernet))
         self.step += 1
         return value, int((logits.argmax(1) == y).sum()), len(y)

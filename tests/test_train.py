@@ -19,7 +19,10 @@ def config(cifar10_path):
     return load_config("smoke", TINY)
 
 
-def test_resume_after_interruption_equals_uninterrupted_run(config, tmp_path):
+@pytest.mark.parametrize("parts", [1, 2])
+def test_resume_after_interruption_equals_uninterrupted_run(config, tmp_path, parts):
+    """Exact, also with batches split over threads (its merges run in a fixed order)."""
+    config.train.data_parallel = parts
     full = api.build(config, progress=False)
     full.trainer(tmp_path / "full").fit()
 

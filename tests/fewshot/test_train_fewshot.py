@@ -97,7 +97,10 @@ def gm_config(cifar10_path):
     return load_config("smoke", TINY + GM)
 
 
-def test_resumed_tree_run_equals_the_uninterrupted_run(gm_config, tmp_path):
+@pytest.mark.parametrize("parts", [1, 2])
+def test_resumed_tree_run_equals_the_uninterrupted_run(gm_config, tmp_path, parts):
+    """Also with split batches, whose replicas must follow the tree as it splits."""
+    gm_config.train.data_parallel = parts
     full = api.build(gm_config, progress=False)
     full.trainer(tmp_path / "full").fit()
     first = api.build(gm_config, progress=False)
