@@ -183,10 +183,13 @@ def measure(engine: str, channels: int, cells: int, batch: int, threads: int,
     archs = random_archs(1000)
     model = _ArchModel(forward)
 
+    params = list(net.parameters())  # as the Trainer keeps them
+
     def step(i: int) -> None:
         opt.zero_grad(set_to_none=True)
-        runner.run(model if engine == "nni-bare" else net, archs[i % len(archs)], x, y, None)
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        runner.run(model if engine == "nni-bare" else net, params, archs[i % len(archs)], x, y,
+                   None)
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
 
     with runner.session():
@@ -227,14 +230,14 @@ def measure_data(channels: int, batch: int, threads: int, min_seconds: float) ->
     data = load_cifar(None, split="train")
     loader = TensorLoader(data, batch, shuffle=True, augment=BatchAugment(*data.mean_std()),
                           seed=0, channels_last=True)
-    archs = random_archs(1000)
+    archs, params = random_archs(1000), list(net.parameters())
     fixed = next(iter(loader))
 
     def run(batches) -> float:
         start, steps = time.perf_counter(), 0
         for x, y in batches:
             opt.zero_grad(set_to_none=True)
-            runner.run(net, archs[steps % 1000], x, y, None)
+            runner.run(net, params, archs[steps % 1000], x, y, None)
             opt.step()
             steps += 1
             if time.perf_counter() - start >= min_seconds:

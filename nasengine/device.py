@@ -44,10 +44,12 @@ def tune_cpu_allocator() -> bool:
     back page-fault by page-fault at the next step: 600k page faults per benchmark run
     and a quarter of a small CPU training step (benchmarks/RESULTS.md, section 5). Blocks
     up to 32 MiB now come from the heap, which is trimmed only above 1 GiB free; peak
-    RSS is unchanged. ``MALLOC_MMAP_THRESHOLD_`` in the environment wins.
+    RSS is unchanged. ``MALLOC_MMAP_THRESHOLD_`` in the environment wins, and
+    ``NASENGINE_TUNE_ALLOCATOR=0`` opts out.
     """
     global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    if (_ALLOCATOR_TUNED or "MALLOC_MMAP_THRESHOLD_" in os.environ
+            or os.environ.get("NASENGINE_TUNE_ALLOCATOR", "1") == "0"):
         return _ALLOCATOR_TUNED
     try:
         libc = ctypes.CDLL("libc.so.6")

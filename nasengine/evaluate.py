@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .device import tune_cpu_allocator
 from .registry import Registry
 from .space import Sample
 from .supernet.base import Supernet
@@ -131,6 +132,8 @@ class Evaluator:
         supernets barely use a second intra-op thread, so processes scale where threads
         do not. Scores equal a serial 1-thread run.
         """
+        if _on_cpu(self.supernet):  # a heap that keeps its pages (see the function)
+            tune_cpu_allocator()
         keys = [tuple(self.supernet.canonical(a).items()) for a in archs]
         unique = list(dict.fromkeys(keys))
         values: list[float] = []
@@ -170,9 +173,12 @@ class Evaluator:
 _FORKED: Evaluator | None = None
 
 
+def _on_cpu(model: nn.Module) -> bool:
+    return all(p.device.type == "cpu" for p in model.parameters())
+
+
 def _can_fork(model: nn.Module) -> bool:
-    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    return on_cpu and "fork" in multiprocessing.get_all_start_methods()
+    return _on_cpu(model) and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _one_thread() -> None:

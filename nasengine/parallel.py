@@ -37,10 +37,14 @@ class StepOutput:
 
 
 class StepRunner(Protocol):
-    """Runs forward + backward of one step and leaves the batch-mean gradient in ``p.grad``."""
+    """Runs forward + backward of one step and leaves the batch-mean gradient in ``p.grad``.
 
-    def run(self, model: nn.Module, arch: Sample, x: torch.Tensor, y: torch.Tensor,
-            weights: torch.Tensor | None) -> StepOutput: ...
+    ``params`` are ``model``'s parameters, passed in because walking a supernet's module
+    tree for them costs about a millisecond a step (the trainer keeps the list).
+    """
+
+    def run(self, model: nn.Module, params: list[nn.Parameter], arch: Sample, x: torch.Tensor,
+            y: torch.Tensor, weights: torch.Tensor | None) -> StepOutput: ...
 
     def session(self) -> ContextManager: ...
 
@@ -62,8 +66,8 @@ class WholeBatch:
     def __init__(self, precision: Precision = contextlib.nullcontext) -> None:
         self.precision = precision
 
-    def run(self, model: nn.Module, arch: Sample, x: torch.Tensor, y: torch.Tensor,
-            weights: torch.Tensor | None) -> StepOutput:
+    def run(self, model: nn.Module, params: list[nn.Parameter], arch: Sample, x: torch.Tensor,
+            y: torch.Tensor, weights: torch.Tensor | None) -> StepOutput:
         logits, per_example, loss = _forward_loss(model, arch, x, y, weights, len(y),
                                                   self.precision)
         loss.backward()
@@ -100,13 +104,14 @@ class ThreadSplit:
             self._buffers, self._floats = [], []
             torch.set_num_threads(threads)
 
-    def run(self, model: nn.Module, arch: Sample, x: torch.Tensor, y: torch.Tensor,
-            weights: torch.Tensor | None) -> StepOutput:
+    def run(self, model: nn.Module, params: list[nn.Parameter], arch: Sample, x: torch.Tensor,
+            y: torch.Tensor, weights: torch.Tensor | None) -> StepOutput:
         if self._pool is None:
             raise RuntimeError("ThreadSplit.run outside its session(); wrap the loop in it")
         if len(y) < 2 * self.parts:  # BN needs two examples per part
-            return WholeBatch(self.precision).run(model, arch, x, y, weights)
-        params, models = self._prepare(model)
+            return WholeBatch(self.precision).run(model, params, arch, x, y, weights)
+        models = self._prepare(model, params)
+        params = [p for p in params if p.requires_grad]
         parts = list(zip(models, x.tensor_split(self.parts), y.tensor_split(self.parts),
                          weights.tensor_split(self.parts) if weights is not None
                          else [None] * self.parts))
@@ -124,11 +129,9 @@ class ThreadSplit:
         _average_buffers(self._floats)
         return StepOutput(torch.cat([r[0] for r in results]), torch.cat([r[1] for r in results]))
 
-    def _prepare(self, model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Module]]:
-        """The trainable parameters and ``[model, *replicas]``, replicas sharing the
-        parameters; rebuilt when the parameters change (a few-shot split), their buffers
-        refreshed from ``model`` every step."""
-        params = list(model.parameters())
+    def _prepare(self, model: nn.Module, params: list[nn.Parameter]) -> list[nn.Module]:
+        """``[model, *replicas]``, the replicas sharing ``params``; rebuilt when the
+        parameters change (a few-shot split), buffers refreshed from ``model`` every step."""
         signature = (id(model), *map(id, params))
         if signature != self._signature:
             memo = {id(p): p for p in params}
@@ -139,7 +142,7 @@ class ThreadSplit:
             self._signature = signature
         for buffers in self._buffers[1:]:
             torch._foreach_copy_(buffers, self._buffers[0])
-        return [p for p in params if p.requires_grad], self._models
+        return self._models
 
 def _sum_into_grad(params: list[nn.Parameter], grads: list[tuple]) -> None:
     """``p.grad`` = the parts' gradients summed in part order (deterministic)."""

@@ -185,7 +185,8 @@ class Trainer:
         arch = self.sampler.sample(self.step)
         self.optimizer.zero_grad(set_to_none=True)
         weights = self.sampler.loss_weights(arch, indices)
-        out = self.runner.run(self.supernet, arch, x, y, weights)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        out = self.runner.run(self.supernet, params, arch, x, y, weights)
         logits = out.logits
         value = out.per_example.mean().item()  # what the log reports, weighted or not
         if not math.isfinite(value):  # before the optimizer touches the weights
@@ -194,7 +195,7 @@ class Trainer:
                 f"train.lr (now {self.config.lr}) or set train.grad_clip; the last good "
                 f"checkpoint is {self.checkpoint_path}")
         if self.config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
         self.sampler.observe(StepFeedback(self.step, epoch, arch, value, logits, y,

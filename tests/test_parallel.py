@@ -34,7 +34,7 @@ def arch():
 def step(runner, model, x, y, weights=None):
     model.zero_grad(set_to_none=True)
     with runner.session():
-        out = runner.run(model, arch(), x, y, weights)
+        out = runner.run(model, list(model.parameters()), arch(), x, y, weights)
     return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
@@ -92,7 +92,7 @@ def test_split_restores_the_thread_count_and_needs_its_session(supernet, batch):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
     with pytest.raises(RuntimeError, match="session"):
-        runner.run(supernet, arch(), *batch, None)
+        runner.run(supernet, list(supernet.parameters()), arch(), *batch, None)
 
 
 def test_step_runner_choice_and_bad_values():
