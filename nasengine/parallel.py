@@ -144,6 +144,7 @@ class ThreadSplit:
             torch._foreach_copy_(buffers, self._buffers[0])
         return self._models
 
+
 def _sum_into_grad(params: list[nn.Parameter], grads: list[tuple]) -> None:
     """``p.grad`` = the parts' gradients summed in part order (deterministic)."""
     for i, p in enumerate(params):
