@@ -155,7 +155,6 @@ def measure(engine: str, channels: int, cells: int, batch: int, threads: int,
             min_seconds: float) -> dict:
     """Images/s of forward + backward + SGD step on single-path random archs."""
     import torch
-    import torch.nn.functional as F
 
     from nasengine.device import tune_cpu_allocator
     from nasengine.parallel import ThreadSplit, WholeBatch
@@ -181,14 +180,12 @@ def measure(engine: str, channels: int, cells: int, batch: int, threads: int,
         x = x.to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,))
     archs = random_archs(1000)
-    model = _ArchModel(forward)
-
+    model = forward if engine == "nni-bare" else net  # NNI's net resamples, then runs
     params = list(net.parameters())  # as the Trainer keeps them
 
     def step(i: int) -> None:
         opt.zero_grad(set_to_none=True)
-        runner.run(model if engine == "nni-bare" else net, params, archs[i % len(archs)], x, y,
-                   None)
+        runner.run(model, params, archs[i % len(archs)], x, y, None)
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
 
@@ -202,16 +199,6 @@ def measure(engine: str, channels: int, cells: int, batch: int, threads: int,
         seconds = time.perf_counter() - start
     return {"images_per_s": steps * batch / seconds, "steps": steps,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-class _ArchModel:
-    """NNI's mutated net behind our ``model(x, arch)`` call (it resamples, then runs)."""
-
-    def __init__(self, forward) -> None:
-        self.forward = forward
-
-    def __call__(self, x, arch):
-        return self.forward(x, arch)
 
 
 def measure_data(channels: int, batch: int, threads: int, min_seconds: float) -> dict:

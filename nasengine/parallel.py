@@ -2,7 +2,7 @@
 
 On small CPU tensors (NB201 at C=8: 8-channel BN and convs) one 2-thread pass leaves a
 core idle much of the time, while two 1-thread passes over half batches each keep a core
-busy: the split step is 1.2-1.6x faster there (benchmarks/RESULTS.md, section 5). Each
+busy: the split step is 1.13-1.27x faster there (benchmarks/RESULTS.md, section 2). Each
 thread runs a replica of the supernet that shares its parameters and owns its buffers,
 so nothing is written concurrently; gradients and BN running statistics are merged in a
 fixed order, so a run is as deterministic (and as exactly resumable) as a serial one.
