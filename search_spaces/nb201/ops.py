@@ -39,25 +39,37 @@ class BoxAverage(nn.Module):
     def __init__(self, kernel: int, stride: int = 1, padding: int = 0) -> None:
         super().__init__()
         self.kernel, self.stride, self.padding = kernel, stride, padding
-        self._constants: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._constants: dict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or not x.is_contiguous(memory_format=torch.channels_last):
             return F.avg_pool2d(x, self.kernel, self.stride, self.padding,
                                 count_include_pad=False)
         weight, inv_count = self._box(x)
-        return F.conv2d(x, weight, stride=self.stride, padding=self.padding,
-                        groups=x.shape[1]) * inv_count
+        out = F.conv2d(x, weight, stride=self.stride, padding=self.padding, groups=x.shape[1])
+        return out if inv_count is None else out * inv_count
 
-    def _box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """All-ones depthwise kernel and 1/(in-image cells per window), cached per shape/mode."""
+    def _box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Depthwise kernel and 1/(in-image cells per window), cached per shape/mode.
+
+        Without padding every window counts ``kernel**2`` cells, so the kernel holds the
+        average's weights and no product follows. Otherwise the count map is stored
+        expanded to the input's channels in channels_last: multiplying by a
+        ``(1, 1, H, W)`` map broadcasts along the innermost (channel) axis, 5x slower.
+        """
         key = (*x.shape[1:], x.dtype, torch.is_inference_mode_enabled())
         if key not in self._constants:
             c, h, w = x.shape[1:]
             ones = torch.ones(1, 1, self.kernel, self.kernel, dtype=x.dtype)
-            count = F.conv2d(torch.ones(1, 1, h, w, dtype=x.dtype), ones, stride=self.stride,
-                             padding=self.padding)
-            self._constants[key] = (ones.expand(c, 1, -1, -1).contiguous(), 1.0 / count)
+            if not self.padding:
+                self._constants[key] = ((ones / self.kernel ** 2).expand(c, 1, -1, -1)
+                                        .contiguous(), None)
+            else:
+                count = F.conv2d(torch.ones(1, 1, h, w, dtype=x.dtype), ones,
+                                 stride=self.stride, padding=self.padding)
+                inv = (1.0 / count).expand(1, c, -1, -1)
+                self._constants[key] = (ones.expand(c, 1, -1, -1).contiguous(),
+                                        inv.contiguous(memory_format=torch.channels_last))
         return self._constants[key]
 
 
