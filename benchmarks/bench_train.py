@@ -260,7 +260,8 @@ def interleaved(args: argparse.Namespace, cell: dict) -> dict[str, dict]:
     """Per engine, the median images/s over ``args.repeats`` rounds in rotated order.
 
     The machine's speed drifts by tens of percent over minutes; rotating the engines
-    and taking medians keeps the drift out of the ratios.
+    and taking medians keeps the drift out of the ratios. Each engine's per-round
+    figures are kept (``rounds``, None for a failed run) for the paired ratios.
     """
     runs: dict[str, list[dict]] = {e: [] for e in args.engines}
     for r in range(args.repeats):
@@ -271,14 +272,23 @@ def interleaved(args: argparse.Namespace, cell: dict) -> dict[str, dict]:
         ok = [x for x in results if "error" not in x]
         res[engine] = results[0] if not ok else {
             "images_per_s": statistics.median(x["images_per_s"] for x in ok),
-            "peak_rss_mb": max(x["peak_rss_mb"] for x in ok)}
+            "peak_rss_mb": max(x["peak_rss_mb"] for x in ok),
+            "rounds": [x.get("images_per_s") for x in results]}
     return res
 
 
 def ratio(ours: dict, theirs: dict) -> str:
+    """Median over rounds of the ratio within a round, with its range in brackets.
+
+    Engines of one round run minutes apart at most, so a paired ratio carries less of
+    the machine's drift than the ratio of two medians.
+    """
     if "error" in ours or "error" in theirs:
         return "n/a"
-    return f"{ours['images_per_s'] / theirs['images_per_s']:.2f}x"
+    paired = [a / b for a, b in zip(ours["rounds"], theirs["rounds"]) if a and b]
+    if len(paired) < 2:
+        return f"{ours['images_per_s'] / theirs['images_per_s']:.2f}x"
+    return f"{statistics.median(paired):.2f}x ({min(paired):.2f}-{max(paired):.2f})"
 
 
 def main() -> None:
@@ -290,7 +300,8 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES + EXTRA_ENGINES)
     parser.add_argument("--configs", nargs="+", default=[f"C{c}N{n}-bs{b}" for c, n, b in CONFIGS])
     args = parser.parse_args()
-    print(f"# torch threads {args.threads}; median of {args.repeats} rotated rounds; cmd: python "
+    print(f"# torch threads {args.threads}; median of {args.repeats} rotated rounds (ratios: median "
+          f"of the per-round ratios, range in brackets); cmd: python "
           f"benchmarks/bench_train.py {' '.join(sys.argv[1:])}")
     pairs = [(ours, base) for ours in ("nasengine", "nasengine-split") for base in ("nni", "nni-bare")
              if ours in args.engines and base in args.engines]
