@@ -24,7 +24,7 @@ from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
 from .train import CHECKPOINT, Trainer
 
-__all__ = ["build", "load_config", "rank", "run", "train"]
+__all__ = ["build", "load_config", "rank", "run", "search", "train"]
 
 
 class Pipeline:
@@ -146,11 +146,7 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
 
     pipe = pipe or build(config, progress)
     out = Path(out)
-    state = load_checkpoint(out / CHECKPOINT, pipe.config.fingerprint())
-    pipe.supernet.load_state_dict(state["model"])
-    pipe.supernet.to(pipe.device)
-    if pipe.config.train.channels_last:
-        pipe.supernet.to(memory_format=torch.channels_last)
+    _load_trained(pipe, out)
     archs = pipe.arch_sample()
     evaluator = pipe.evaluator()
     start = time.perf_counter()
@@ -159,6 +155,57 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     seconds = time.perf_counter() - start
     return ranking_report(pipe, archs, scores, evaluator.describe(), seconds,
                           Path(report_dir) if report_dir else out)
+
+
+def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution",
+           budget: int = 100, seed: int = 0, options: dict[str, Any] | None = None,
+           progress: bool = True, pipe: Pipeline | None = None) -> dict[str, Any]:
+    """Search the space for the arch the trained supernet in ``out`` scores highest.
+
+    The study is stored in ``out/search.db`` (one study per optimiser and seed), so a
+    search continues where it stopped; ``search.json`` / ``search.png`` report the
+    incumbent's true accuracy and regret when the space has a ground truth (NB201).
+    """
+    from .search.report import search_report
+    from .search.study import ArchSearch
+
+    pipe = pipe or build(config, progress)
+    out = Path(out)
+    state = _load_trained(pipe, out)
+    evaluator = pipe.evaluator()
+    scoring = ("bn", "recal_batches", "recal_batch_size", "eval_images", "batch_size", "arch_seed")
+    identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
+                "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring}}
+    study = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
+                       storage=out / "search.db", canonical=pipe.supernet.canonical,
+                       options=options, identity=identity)
+    start = time.perf_counter()
+    result = study.run(budget, progress=progress)
+    truth, optimum = _ground_truth(pipe)
+    return search_report(result, out, study.identity, truth=truth, optimum=optimum,
+                         seconds=time.perf_counter() - start)
+
+
+def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:
+    """(arch string -> true accuracy, best in the table), or (None, None) off NB201."""
+    from .benchmark import NB201Table
+
+    if pipe.config.supernet.space != "nb201":
+        return None, None
+    ec = pipe.config.evaluate
+    table = NB201Table.from_path(ec.oracle)
+    truth = lambda arch: table.accuracy(arch, dataset=ec.oracle_dataset, split=ec.oracle_split)  # noqa: E731
+    return truth, max(truth(a) for a in table.archs)
+
+
+def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
+    """Load the checkpoint in ``out`` into the pipeline's supernet, ready to evaluate."""
+    state = load_checkpoint(out / CHECKPOINT, pipe.config.fingerprint())
+    pipe.supernet.load_state_dict(state["model"])
+    pipe.supernet.to(pipe.device)
+    if pipe.config.train.channels_last:
+        pipe.supernet.to(memory_format=torch.channels_last)
+    return state
 
 
 def run(config: RunConfig | str, out: str | Path, resume: bool = False,

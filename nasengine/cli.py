@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -36,6 +36,14 @@ def _parser() -> argparse.ArgumentParser:
         if name != "rank":
             p.add_argument("--resume", action="store_true",
                            help="continue from the checkpoint in --out")
+    search = sub.add_parser("search", help="search the space with a trained supernet "
+                            "(evolution, tpe, random; an optuna study in --out/search.db)")
+    _run_args(search)
+    search.add_argument("--optimizer", default="evolution", help="evolution, tpe or random")
+    search.add_argument("--budget", type=int, default=100, help="trials (archs proposed) [100]")
+    search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
+    search.add_argument("--option", dest="options", action="append", default=[],
+                        metavar="KEY=VALUE", help="optimiser option, e.g. population=30")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -75,6 +83,31 @@ def _print_ranking(report: dict, out: Path) -> None:
     print(f"report: {out / 'ranking.md'}  {out / 'ranking.png'}")
 
 
+def _print_search(report: dict, out: Path) -> None:
+    best = report["best"]
+    print(f"{report['trials']} trials, {report['evaluations']} supernet evaluations; best: "
+          f"{best['arch']} (supernet {best['score']:.2f}%)")
+    if "true_acc" in best:
+        print(f"its true accuracy {best['true_acc']:.2f}%, regret "
+              f"{best.get('regret', float('nan')):.2f} points; curve: {out / 'search.png'}")
+    print(f"report: {out / 'search.json'}  study: {out / 'search.db'}")
+
+
+def _options(pairs: Sequence[str]) -> dict:
+    from .errors import ConfigError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option takes KEY=VALUE, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "info":
         return _info(args)
@@ -89,11 +122,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress)
         print(f"trained: {out / 'checkpoint.pt'}")
+    elif args.command == "search":
+        _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
+                                 _options(args.options), progress=progress), out)
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:
         _print_ranking(api.run(config, out, resume=args.resume, progress=progress), out)
-    if args.command != "rank" and (out / "fewshot_tree.txt").exists():
+    if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
     return 0
 

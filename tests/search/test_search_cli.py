@@ -1,0 +1,45 @@
+"""``nasengine search`` on a supernet trained on real CIFAR-10, judged against NB201."""
+import json
+
+import pytest
+
+from nasengine import api
+from nasengine.cli import main
+from nasengine.config import load_config
+
+SMOKE = ["supernet.channels=4", "data.train_limit=256", "train.epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def trained(cifar10_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    api.train(load_config("smoke", SMOKE), out, progress=False)
+    return out
+
+
+def search(out, *extra: str) -> int:
+    args = ["search", "--config", "smoke", "--out", str(out), "--no-progress", "--budget", "6"]
+    return main(args + [f"--set={s}" for s in SMOKE] + list(extra))
+
+
+def test_search_reports_the_pick_and_its_regret(trained, nb201_table_path, capsys):
+    assert search(trained, "--optimizer", "tpe") == 0
+    report = json.loads((trained / "search.json").read_text())
+    assert report["trials"] == 6 and 1 <= report["evaluations"] <= 6
+    best = report["best"]
+    assert best["regret"] == pytest.approx(report["optimum"] - best["true_acc"])
+    assert (trained / "search.png").stat().st_size > 0
+    assert "regret" in capsys.readouterr().out
+
+
+def test_a_finished_search_is_not_repeated(trained, nb201_table_path):
+    assert search(trained, "--optimizer", "random") == 0
+    first = json.loads((trained / "search.json").read_text())
+    assert search(trained, "--optimizer", "random") == 0
+    again = json.loads((trained / "search.json").read_text())
+    assert again["trials_log"] == first["trials_log"]
+
+
+def test_bad_option_exits_2_with_the_fix(trained, capsys):
+    assert search(trained, "--option", "popsize=3") == 2
+    assert "takes: population, tournament" in capsys.readouterr().err
