@@ -13,7 +13,8 @@ Three objectives, each searched by every optimiser with the same budget of trial
 
 Reported: the regret of the arch each search returns (best NB201 CIFAR-10 test accuracy
 minus the true accuracy of the returned arch), its true accuracy, distinct supernet
-evaluations and seconds per search; the curves (incumbent's true accuracy vs trials,
+evaluations and seconds per search (the trials' own durations, so a resumed search
+counts its first run); the curves (incumbent's true accuracy vs trials,
 supernet objective) go to ``benchmarks/figures/search_curves.png``.
 
 Reproduce (after training three cpu-proxy supernets, e.g.

@@ -179,11 +179,10 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     study = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
                        storage=out / "search.db", canonical=pipe.supernet.canonical,
                        options=options, identity=identity)
-    start = time.perf_counter()
     result = study.run(budget, progress=progress)
     truth, optimum = _ground_truth(pipe)
     return search_report(result, out, study.identity, truth=truth, optimum=optimum,
-                         seconds=time.perf_counter() - start)
+                         seconds=sum(t["seconds"] for t in result.trials))
 
 
 def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:

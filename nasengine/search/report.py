@@ -22,7 +22,10 @@ Truth = Callable[[str], float]
 def search_report(result: SearchResult, out: Path, identity: dict[str, Any], *,
                   truth: Truth | None = None, optimum: float | None = None,
                   seconds: float | None = None) -> dict[str, Any]:
-    """Write ``search.json`` (and ``search.png`` with a ground truth); return the report."""
+    """Write ``search.json`` (and ``search.png`` with a ground truth); return the report.
+
+    ``seconds`` is the search's own time (its trials' durations, resumed or not).
+    """
     incumbents = result.incumbents()
     report: dict[str, Any] = {"search": identity, "trials": len(result.trials),
                               "evaluations": result.evaluations, "seconds": seconds,

@@ -104,7 +104,9 @@ class ArchSearch:
 
     def result(self) -> SearchResult:
         trials = [{"number": t.number, "arch": t.user_attrs["arch"], "score": t.value,
-                   "evaluated": t.user_attrs["evaluated"]} for t in self._finished()]
+                   "evaluated": t.user_attrs["evaluated"],
+                   "seconds": (t.datetime_complete - t.datetime_start).total_seconds()}
+                  for t in self._finished()]
         return SearchResult(trials, sum(t["evaluated"] for t in trials))
 
 
