@@ -2,8 +2,9 @@
 
 The population is the last ``population`` finished trials of the study, so the
 sampler keeps no state of its own: a resumed study continues the same search. Each
-trial draws from its own RNG, seeded by (seed, trial number), so an interrupted and
-resumed search proposes exactly the archs an uninterrupted one would.
+trial draws from its own RNG, seeded by (seed, trial number), so a search stopped
+between trials and resumed proposes exactly the archs an uninterrupted one would (a
+trial killed mid-evaluation keeps its number, so the archs after it differ).
 """
 from __future__ import annotations
 
