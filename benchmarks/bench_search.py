@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--oracle-seeds", type=int, default=10)
     parser.add_argument("--optimizers", nargs="+", default=OPTIMIZERS)
+    parser.add_argument("--figure", default="search_curves.png",
+                        help="file name in benchmarks/figures [search_curves.png]")
     args = parser.parse_args()
     table = NB201Table.from_path(None)
     truth = table.accuracy
@@ -108,7 +110,7 @@ def main() -> None:
     curves = {f"{objective}: {optimizer}": _curve(rows, truth)
               for (objective, optimizer), rows in results.items() if objective != "#params"}
     path = line_plot(np.arange(1, args.budget + 1), curves,
-                     Path(__file__).parent / "figures" / "search_curves.png", xlabel="trials",
+                     Path(__file__).parent / "figures" / args.figure, xlabel="trials",
                      ylabel="true accuracy of the incumbent (%)",
                      title="NB201 search (mean ± std over searches)",
                      reference={"best NB201 arch": optimum})
