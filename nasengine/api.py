@@ -17,6 +17,7 @@ from .checkpoint import atomic_write_json, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
+from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
 from .samplers import SAMPLERS, Sampler
 from .space import Sample, SearchSpace
@@ -159,12 +160,15 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
 
 def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution",
            budget: int = 100, seed: int = 0, options: dict[str, Any] | None = None,
-           progress: bool = True, pipe: Pipeline | None = None) -> dict[str, Any]:
+           progress: bool = True, pipe: Pipeline | None = None,
+           limits: dict[str, float] | None = None) -> dict[str, Any]:
     """Search the space for the arch the trained supernet in ``out`` scores highest.
 
     The study is stored in ``out/search.db`` (one study per optimiser and seed), so a
     search continues where it stopped; ``search.json`` / ``search.png`` report the
     incumbent's true accuracy and regret when the space has a ground truth (NB201).
+    ``limits`` caps the stand-alone network's complexity, e.g. ``{"params": 1e6}``
+    (keys of the space family's ``complexity``: ``params``, ``flops``).
     """
     from .search.report import search_report
     from .search.study import ArchSearch
@@ -175,14 +179,34 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     evaluator = pipe.evaluator()
     scoring = ("bn", "recal_batches", "recal_batch_size", "eval_images", "batch_size", "arch_seed")
     identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
-                "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring}}
+                "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring},
+                **({"limits": limits} if limits else {})}
     study = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
                        storage=out / "search.db", canonical=pipe.supernet.canonical,
-                       options=options, identity=identity)
+                       options=options, identity=identity,
+                       constraint=complexity_limit(pipe.family, limits) if limits else None)
     result = study.run(budget, progress=progress)
     truth, optimum = _ground_truth(pipe)
     return search_report(result, out, study.identity, truth=truth, optimum=optimum,
                          seconds=sum(t["seconds"] for t in result.trials))
+
+
+def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
+    """arch -> None within ``limits`` of the stand-alone network, else what it exceeds."""
+    bad = {k: v for k, v in limits.items() if not v > 0}
+    if bad:
+        raise ConfigError(f"complexity limits must be positive, got {bad}")
+
+    def why_not(arch: Sample) -> str | None:
+        measured = family.complexity(arch)
+        unknown = sorted(set(limits) - set(measured))
+        if unknown:
+            raise ConfigError(f"unknown complexity limit(s) {unknown}; known: {sorted(measured)}")
+        over = [f"{k} {measured[k]:,.0f} > {limit:,.0f}" for k, limit in sorted(limits.items())
+                if measured[k] > limit]
+        return "; ".join(over) or None
+
+    return why_not
 
 
 def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:

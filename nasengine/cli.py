@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
     search.add_argument("--option", dest="options", action="append", default=[],
                         metavar="KEY=VALUE", help="optimiser option, e.g. population=30")
+    search.add_argument("--max-params", type=float, default=None, metavar="M",
+                        help="only archs whose stand-alone network has <= M million params")
+    search.add_argument("--max-flops", type=float, default=None, metavar="M",
+                        help="only archs whose stand-alone network has <= M million FLOPs")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -85,11 +89,15 @@ def _print_ranking(report: dict, out: Path) -> None:
 
 def _print_search(report: dict, out: Path) -> None:
     best = report["best"]
+    if report["rejected"]:
+        print(f"{report['rejected']} proposals broke the complexity limit (not evaluated)")
     print(f"{report['trials']} trials, {report['evaluations']} supernet evaluations; best: "
           f"{best['arch']} (supernet {best['score']:.2f}%)")
     if "true_acc" in best:
+        against = " (vs the best NB201 arch, ignoring the limit)" if report["rejected"] else ""
         print(f"its true accuracy {best['true_acc']:.2f}%, regret "
-              f"{best.get('regret', float('nan')):.2f} points; curve: {out / 'search.png'}")
+              f"{best.get('regret', float('nan')):.2f} points{against}; "
+              f"curve: {out / 'search.png'}")
     print(f"report: {out / 'search.json'}  study: {out / 'search.db'}")
 
 
@@ -123,8 +131,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         api.train(config, out, resume=args.resume, progress=progress)
         print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
+        limits = {k: 1e6 * v for k, v in (("params", args.max_params),
+                                          ("flops", args.max_flops)) if v is not None}
         _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
-                                 _options(args.options), progress=progress), out)
+                                 _options(args.options), progress=progress, limits=limits), out)
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:

@@ -25,10 +25,13 @@ def search_report(result: SearchResult, out: Path, identity: dict[str, Any], *,
     """Write ``search.json`` (and ``search.png`` with a ground truth); return the report.
 
     ``seconds`` is the search's own time (its trials' durations, resumed or not).
+    ``optimum`` is the best arch of the whole benchmark, also under a complexity limit
+    (the best arch within the limit would need every arch's complexity).
     """
     incumbents = result.incumbents()
     report: dict[str, Any] = {"search": identity, "trials": len(result.trials),
                               "evaluations": result.evaluations, "seconds": seconds,
+                              "rejected": result.rejected,
                               "best": dict(result.best)}
     if truth is not None:
         true_inc = [truth(t["arch"]) for t in incumbents]

@@ -4,7 +4,8 @@ The objective is any ``arch -> score`` (the supernet's accuracy with inherited w
 or a benchmark table for testing an optimiser alone). Trials are stored in an optuna
 storage (SQLite by default), written as they finish: an interrupted search resumes
 where it stopped, and a storage that belongs to another search is refused by name.
-Archs the supernet proves equivalent (``canonical``) are evaluated once.
+Archs the supernet proves equivalent (``canonical``) are evaluated once; archs outside a
+``constraint`` (e.g. a parameter budget) are recorded as pruned and not evaluated.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from ..space import Sample, SearchSpace
 from .optimizers import create_optimizer
 
 Objective = Callable[[Sample], float]
+Constraint = Callable[[Sample], "str | None"]
+"""arch -> None if allowed, else why not (e.g. "1.2M params > 1.0M")."""
+MAX_REJECTED_IN_A_ROW = 500
 
 
 @dataclass
@@ -31,6 +35,7 @@ class SearchResult:
 
     trials: list[dict[str, Any]]
     evaluations: int
+    rejected: int = 0  # proposals that broke the constraint (not evaluated, not trials)
     best: dict[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,8 +57,12 @@ class ArchSearch:
                  *, seed: int = 0, storage: str | Path | None = None,
                  canonical: Callable[[Sample], Mapping[str, Any]] | None = None,
                  options: dict[str, Any] | None = None,
-                 identity: dict[str, Any] | None = None) -> None:
+                 identity: dict[str, Any] | None = None,
+                 constraint: Constraint | None = None) -> None:
+        """``identity`` adds what the stored study must match (checkpoint, protocol,
+        constraint); a mismatch is refused rather than mixed into the same trials."""
         self.space, self.objective, self.canonical = space, objective, canonical
+        self.constraint = constraint
         self.identity = {"optimizer": optimizer, "seed": seed, "options": options or {},
                          "space": {k: [str(v) for v in d.values]
                                    for k, d in space.decisions.items()},
@@ -72,32 +81,47 @@ class ArchSearch:
         done = len(finished)
         with tqdm(total=budget, initial=min(done, budget), desc="search", unit="arch",
                   disable=not progress) as bar:
+            rejected = 0
             while done < budget:
-                self._step(cache)
-                done += 1
-                bar.update(1)
+                if self._step(cache):
+                    done, rejected = done + 1, 0
+                    bar.update(1)
+                elif (rejected := rejected + 1) >= MAX_REJECTED_IN_A_ROW:
+                    raise ConfigError(f"{rejected} proposals in a row broke the constraint; "
+                                      "it excludes (nearly) every arch: relax it")
         return self.result()
 
-    def _step(self, cache: dict[str, float]) -> None:
+    def _step(self, cache: dict[str, float]) -> bool:
+        """One trial; False when the arch broke the constraint (pruned, not evaluated)."""
         trial = self.study.ask()
         arch = {label: trial.suggest_categorical(label, list(d.values))
                 for label, d in self.space.decisions.items()}
+        why_not = self.constraint(arch) if self.constraint else None
+        if why_not:
+            trial.set_user_attr("infeasible", why_not)
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            return False
         key = json.dumps(dict(self.canonical(arch)) if self.canonical else arch, sort_keys=True)
         trial.set_user_attr("arch", self.space.format(arch))
         trial.set_user_attr("key", key)
         trial.set_user_attr("evaluated", key not in cache)
         if key not in cache:
-            try:
-                score = float(self.objective(arch))
-            except BaseException:
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                raise
-            if not math.isfinite(score):
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                raise DataError(f"the objective returned {score} for {self.space.format(arch)}; "
-                                "check the supernet checkpoint (NaN weights?)")
-            cache[key] = score
+            cache[key] = self._evaluate(trial, arch)
         self.study.tell(trial, cache[key])
+        return True
+
+    def _evaluate(self, trial: optuna.Trial, arch: Sample) -> float:
+        """The objective's score; a failure is recorded on the trial before it propagates."""
+        try:
+            score = float(self.objective(arch))
+        except BaseException:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        if not math.isfinite(score):
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise DataError(f"the objective returned {score} for {self.space.format(arch)}; "
+                            "check the supernet checkpoint (NaN weights?)")
+        return score
 
     def _finished(self) -> list[optuna.trial.FrozenTrial]:
         return self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -107,7 +131,9 @@ class ArchSearch:
                    "evaluated": t.user_attrs["evaluated"],
                    "seconds": (t.datetime_complete - t.datetime_start).total_seconds()}
                   for t in self._finished()]
-        return SearchResult(trials, sum(t["evaluated"] for t in trials))
+        rejected = len(self.study.get_trials(deepcopy=False,
+                                             states=(optuna.trial.TrialState.PRUNED,)))
+        return SearchResult(trials, sum(t["evaluated"] for t in trials), rejected)
 
 
 def _open_study(storage: str | Path | None, name: str, sampler: optuna.samplers.BaseSampler,

@@ -43,3 +43,28 @@ def test_a_finished_search_is_not_repeated(trained, nb201_table_path):
 def test_bad_option_exits_2_with_the_fix(trained, capsys):
     assert search(trained, "--option", "popsize=3") == 2
     assert "takes: population, tournament" in capsys.readouterr().err
+
+
+def test_parameter_limit_keeps_every_trial_under_it(trained, nb201_table_path, capsys):
+    from nasengine.spaces import get_family
+
+    assert search(trained, "--optimizer", "evolution", "--max-params", "0.3") == 0
+    report = json.loads((trained / "search.json").read_text())
+    family = get_family("nb201")
+    space = family.space()
+    assert report["search"]["limits"] == {"params": 300000.0}
+    assert all(family.complexity(space.parse(t["arch"]))["params"] <= 3e5
+               for t in report["trials_log"])
+    assert report["rejected"] > 0 and "broke the complexity limit" in capsys.readouterr().out
+
+
+def test_unknown_or_negative_limits_are_refused(trained):
+    from nasengine.api import complexity_limit
+    from nasengine.errors import ConfigError
+    from nasengine.spaces import get_family
+
+    family = get_family("nb201")
+    with pytest.raises(ConfigError, match="positive"):
+        complexity_limit(family, {"params": -1})
+    with pytest.raises(ConfigError, match="known: .*flops"):
+        complexity_limit(family, {"latency": 3})(family.space().decode(0))

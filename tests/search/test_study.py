@@ -73,3 +73,24 @@ def test_nan_score_stops_the_search_and_keeps_finished_trials(tmp_path):
 def test_budget_must_be_positive():
     with pytest.raises(ConfigError, match="budget"):
         ArchSearch(SPACE, CountingObjective(), "random").run(0)
+
+
+def few_convs(arch):
+    """A constraint: at most two 3x3 convs."""
+    n = sum(op == "nor_conv_3x3" for op in arch.values())
+    return None if n <= 2 else f"{n} 3x3 convs > 2"
+
+
+def test_archs_outside_the_constraint_are_rejected_not_evaluated():
+    objective = CountingObjective()
+    result = ArchSearch(SPACE, objective, "evolution", seed=0,
+                        constraint=few_convs).run(60, progress=False)
+    assert len(result.trials) == 60 and result.rejected > 0
+    assert all(few_convs(SPACE.parse(t["arch"])) is None for t in result.trials)
+    assert result.best["score"] == 2.0  # the constrained optimum, found
+
+
+def test_a_constraint_that_excludes_everything_is_a_clear_error():
+    with pytest.raises(ConfigError, match="relax it"):
+        ArchSearch(SPACE, CountingObjective(), "random", seed=0,
+                   constraint=lambda arch: "never").run(5, progress=False)
