@@ -94,3 +94,13 @@ def test_a_constraint_that_excludes_everything_is_a_clear_error():
     with pytest.raises(ConfigError, match="relax it"):
         ArchSearch(SPACE, CountingObjective(), "random", seed=0,
                    constraint=lambda arch: "never").run(5, progress=False)
+
+
+def test_report_without_ground_truth_gives_the_pick_and_no_regret(tmp_path):
+    """Spaces without a benchmark table (the macro space) still get their pick reported."""
+    from nasengine.search.report import search_report
+
+    search = ArchSearch(SPACE, CountingObjective(), "random", seed=0)
+    report = search_report(search.run(10, progress=False), tmp_path, search.identity)
+    assert report["best"]["arch"] and "regret" not in report["best"]
+    assert (tmp_path / "search.json").exists() and not (tmp_path / "search.png").exists()
