@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import NasEngineError
+from .errors import ConfigError, NasEngineError
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -102,8 +102,6 @@ def _print_search(report: dict, out: Path) -> None:
 
 
 def _options(pairs: Sequence[str]) -> dict:
-    from .errors import ConfigError
-
     options = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -32,8 +32,7 @@ def ranking_report(pipe: Pipeline, archs: Sequence[Sample], scores: Sequence[flo
     names = [pipe.space.format(a) for a in archs]
     true = [oracle.accuracy(n, dataset=ec.oracle_dataset, split=ec.oracle_split) for n in names]
     params = [oracle.params(n) for n in names]
-    optimum = max(oracle.accuracy(a, dataset=ec.oracle_dataset, split=ec.oracle_split)
-                  for a in oracle.archs)
+    optimum = oracle.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split)
     kw = {"n_bootstrap": ec.bootstrap, "seed": ec.arch_seed, "optimum": optimum}
     report = {
         "config": pipe.config.to_dict(),

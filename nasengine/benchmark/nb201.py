@@ -154,6 +154,11 @@ class NB201Table(Benchmark):
         """Mean accuracy (%) of ``arch`` for an NB201 (dataset, split, epochs) triple."""
         return self.query(arch, accuracy_column(dataset, split, epochs))
 
+    def best_accuracy(self, dataset: str = "cifar10", split: str = "test",
+                      epochs: int = 200) -> float:
+        """The highest :meth:`accuracy` in the table: the optimum regret is measured from."""
+        return self.best(accuracy_column(dataset, split, epochs))[1]
+
     def params(self, arch: str, dataset: str = "cifar10") -> float:
         """Parameters in millions (the head depends on the dataset's classes)."""
         return self.query(arch, f"params_M_{_cost_suffix(dataset)}")

@@ -93,6 +93,14 @@ def test_best_highest_lowest_and_ties(write_table, archs):
         table.best("no_such_metric")
 
 
+def test_best_accuracy_is_the_highest_accuracy_of_any_arch(write_table, archs):
+    """The optimum a ranking's or a search's regret is measured from."""
+    table = NB201Table.from_path(write_table())
+    assert table.best_accuracy() == max(table.accuracy(a) for a in table.archs)
+    assert table.best_accuracy("cifar10", "test", 12) == \
+        max(table.accuracy(a, epochs=12) for a in table.archs)
+
+
 def test_default_path_follows_nasengine_data(tmp_path, monkeypatch, write_table, archs):
     monkeypatch.setenv("NASENGINE_DATA", str(tmp_path / "data"))
     with pytest.raises(DataError) as err:

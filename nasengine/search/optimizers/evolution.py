@@ -33,9 +33,12 @@ class RegularizedEvolution(BaseSampler):
         self._children: dict[int, dict[str, Any]] = {}
         self._rngs: dict[int, random.Random] = {}
 
+    def _rng(self, number: int) -> random.Random:
+        """Trial ``number``'s own RNG, the same whenever that trial is drawn."""
+        return self._rngs.setdefault(number, random.Random(f"{self.seed}/{number}"))
+
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        rng = random.Random(f"{self.seed}/{trial.number}")
-        self._rngs[trial.number] = rng
+        rng = self._rng(trial.number)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) >= self.population:
             members = rng.sample(done[-self.population:], self.tournament)
@@ -51,8 +54,7 @@ class RegularizedEvolution(BaseSampler):
         child = self._children.get(trial.number, {})
         if param_name in child and child[param_name] in param_distribution.choices:
             return child[param_name]
-        rng = self._rngs.setdefault(trial.number, random.Random(f"{self.seed}/{trial.number}"))
-        return rng.choice(param_distribution.choices)
+        return self._rng(trial.number).choice(param_distribution.choices)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Any) -> None:
