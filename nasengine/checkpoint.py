@@ -1,12 +1,16 @@
-"""Atomic checkpoints that refuse to resume a different run.
+"""Atomic checkpoints that refuse to resume a different run, and never run code.
 
 Written to a temporary file in the same folder and renamed, so an interrupted
-write never leaves a truncated checkpoint behind.
+write never leaves a truncated checkpoint behind. Read with
+``torch.load(weights_only=True)``: a checkpoint holds tensors and plain data only,
+so a file whose pickle would call a function is refused, not executed.
 """
 from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -53,7 +57,9 @@ def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None)
         raise CheckpointError(f"no checkpoint at {path}; train first (nasengine train --out "
                               f"{path.parent}) or point --out at a finished run")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = safe_load(path)
+    except CheckpointError:
+        raise
     except Exception as exc:  # torch raises many types for a damaged zip/pickle
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}); "
                               "delete it and resume from an earlier copy or retrain") from None
@@ -67,6 +73,21 @@ def load_checkpoint(path: str | Path, fingerprint: dict[str, Any] | None = None)
                               f"(differs in {diff}); resume with the same config, or write the "
                               "new run to another --out folder")
     return payload
+
+
+def safe_load(path: str | Path) -> Any:
+    """``torch.load`` that executes nothing: code in the pickle raises :class:`CheckpointError`."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = found.group(1) if found else "a non-tensor object"
+        raise CheckpointError(f"refusing to load {path}: its pickle calls {what}, which a "
+                              f"nasengine file never holds (it could run code); do not use "
+                              f"files from untrusted sources, and retrain or ask for a clean "
+                              f"copy") from None
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
