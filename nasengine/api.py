@@ -23,7 +23,8 @@ from .samplers import SAMPLERS, Sampler
 from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
-from .train import CHECKPOINT, Trainer
+from .runfolder import guard_overwrite, locked, remove_stale_temps
+from .train import CHECKPOINT, METRICS, Trainer
 
 __all__ = ["build", "load_config", "rank", "run", "search", "train"]
 
@@ -126,12 +127,23 @@ def build(config: RunConfig | str, progress: bool = True) -> Pipeline:
 
 
 def train(config: RunConfig | str, out: str | Path, resume: bool = False,
-          progress: bool = True) -> Pipeline:
-    """Train the supernet into ``out`` (checkpoint + metrics.jsonl)."""
+          progress: bool = True, overwrite: bool = False) -> Pipeline:
+    """Train the supernet into ``out`` (checkpoint + metrics.jsonl).
+
+    A folder that holds a checkpoint is continued (``resume``) or replaced
+    (``overwrite``), never silently restarted; the folder is locked while training,
+    and ``config.json`` is written only once the checkpoint (if any) is accepted.
+    """
     pipe = build(config, progress)
     out = Path(out)
-    atomic_write_json(out / "config.json", pipe.config.to_dict())
-    history = pipe.trainer(out).fit(resume=resume)
+    with locked(out):
+        remove_stale_temps(out)
+        guard_overwrite(out / CHECKPOINT, resume, overwrite, (out / METRICS,))
+        trainer = pipe.trainer(out)
+        if resume:
+            trainer.restore()
+        atomic_write_json(out / "config.json", pipe.config.to_dict())
+        history = trainer.fit()
     pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r], out / "sampling.png")
     return pipe
 
@@ -232,7 +244,7 @@ def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
 
 
 def run(config: RunConfig | str, out: str | Path, resume: bool = False,
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train, then rank: the whole pipeline."""
-    pipe = train(config, out, resume=resume, progress=progress)
+    pipe = train(config, out, resume=resume, progress=progress, overwrite=overwrite)
     return rank(pipe.config, out, progress=progress, pipe=pipe)

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         if name != "rank":
             p.add_argument("--resume", action="store_true",
                            help="continue from the checkpoint in --out")
+            p.add_argument("--overwrite", action="store_true",
+                           help="start again, replacing the checkpoint in --out")
     search = sub.add_parser("search", help="search the space with a trained supernet "
                             "(evolution, tpe, random; an optuna study in --out/search.db)")
     _run_args(search)
@@ -126,7 +128,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     config, out, progress = _config(args), _out(args), not args.no_progress
     if args.command == "train":
-        api.train(config, out, resume=args.resume, progress=progress)
+        api.train(config, out, resume=args.resume, progress=progress, overwrite=args.overwrite)
         print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
         limits = {k: 1e6 * v for k, v in (("params", args.max_params),
@@ -136,7 +138,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:
-        _print_ranking(api.run(config, out, resume=args.resume, progress=progress), out)
+        _print_ranking(api.run(config, out, resume=args.resume, progress=progress,
+                               overwrite=args.overwrite), out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
     return 0

@@ -129,14 +129,21 @@ class Trainer:
         ``stop_after`` ends after that many epochs in this call (used to test resume).
         """
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if resume and self.checkpoint_path.exists():
-            self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        if resume:
+            self.restore()
         self.sampler.on_train_start(self.config.epochs, len(self.loader))
         if self.device.type == "cpu":
             tune_cpu_allocator()
         with self.runner.session():
             self._fit_epochs(stop_after)
         return self.history
+
+    def restore(self) -> bool:
+        """Continue from the checkpoint in the run folder, if there is one (True if loaded)."""
+        if not self.checkpoint_path.exists():
+            return False
+        self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        return True
 
     def _fit_epochs(self, stop_after: int | None) -> None:
         done_here = 0
