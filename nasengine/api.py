@@ -25,6 +25,7 @@ from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
 from .runfolder import guard_overwrite, locked, remove_stale_temps
 from .train import CHECKPOINT, METRICS, Trainer
+from .validation import validate_config, warn_if
 
 __all__ = ["build", "load_config", "rank", "run", "search", "train"]
 
@@ -33,6 +34,7 @@ class Pipeline:
     """The objects one config describes, built once and shared by train and rank."""
 
     def __init__(self, config: RunConfig, progress: bool = True) -> None:
+        validate_config(config)  # also a config built or edited in Python
         set_threads(config.threads)
         self.config, self.progress = config, progress
         self.device = resolve_device(config.device)
@@ -47,8 +49,8 @@ class Pipeline:
 
             self.supernet = FewShotSupernet.from_config(self.supernet, config.fewshot,
                                                         config.train.epochs, config.seed)
-        self.sampler: Sampler = SAMPLERS.create(config.sampler.name, space=self.space,
-                                                seed=config.seed, **config.sampler.options)
+        self.sampler: Sampler = SAMPLERS.create(config.sampler.name, config.sampler.options,
+                                                space=self.space, seed=config.seed)
         self._train_set: ImageDataset | None = None
 
     # -- data ------------------------------------------------------------------
@@ -57,6 +59,10 @@ class Pipeline:
         if self._train_set is None:
             dc = self.config.data
             data = load_cifar(dc.source, split="train", dataset=dc.dataset)
+            if len(data.classes) > self.config.supernet.num_classes:
+                raise ConfigError(f"supernet.num_classes = {self.config.supernet.num_classes} "
+                                  f"is below the {len(data.classes)} classes of {dc.dataset}; "
+                                  f"set supernet.num_classes = {len(data.classes)}")
             if dc.train_limit:
                 perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(
                     self.config.seed))[: dc.train_limit]
@@ -115,6 +121,9 @@ class Pipeline:
     def arch_sample(self) -> list[Sample]:
         """The archs to rank: the whole space, or ``n_archs`` distinct seeded draws."""
         ec = self.config.evaluate
+        warn_if(ec.archs == "random" and ec.n_archs > len(self.space),
+                f"evaluate.n_archs = {ec.n_archs} is above the {len(self.space)} archs of the "
+                f"space; ranking all of them (set evaluate.archs = \"all\" to say so)")
         if ec.archs == "all" or ec.n_archs >= len(self.space):
             return list(self.space.enumerate())
         rng = random.Random(ec.arch_seed)

@@ -74,7 +74,10 @@ def _config(args: argparse.Namespace):
 
 
 def _out(args: argparse.Namespace) -> Path:
-    return Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    from .validation import check_folder
+
+    return check_folder("--out", Path(args.out) if args.out else
+                        Path("runs") / Path(args.config).stem)
 
 
 def _print_ranking(report: dict, out: Path) -> None:
@@ -148,6 +151,10 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from .spaces import describe, get_family
 
+    from .validation import check_rule, at_least
+
+    for flag in ("channels", "cells", "classes"):
+        check_rule(f"--{flag}", getattr(args, flag), at_least(1))
     family = get_family(args.space)
     space = family.space()
     if args.arch is None:
@@ -167,10 +174,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NasEngineError as exc:
         print(f"nasengine: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused (permissions, full disk, odd paths)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"nasengine: error: cannot write or read{where} ({exc.strerror or exc}); check the "
+              f"path, its permissions and free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("nasengine: interrupted; the last finished epoch is checkpointed "
-              "(continue with --resume)", file=sys.stderr)
+        print(f"nasengine: interrupted; {_CONTINUE.get(args.command, 'nothing was lost')}",
+              file=sys.stderr)
         return 130
+
+
+_CONTINUE = {  # what a Ctrl-C keeps, and the command that carries on
+    "train": "the last finished epoch is checkpointed (continue with --resume)",
+    "run": "the last finished epoch is checkpointed (continue with --resume)",
+    "search": "finished trials are stored in --out/search.db (run the same search command "
+              "again to continue)",
+    "rank": "nothing was written (run rank again)",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover
