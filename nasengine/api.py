@@ -13,17 +13,17 @@ from typing import Any
 
 import torch
 
-from .checkpoint import atomic_write_json, load_checkpoint
+from .checkpoint import atomic_write_json, check_finite, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
+from .runfolder import guard_overwrite, locked, remove_stale_temps
 from .samplers import SAMPLERS, Sampler
 from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
-from .runfolder import guard_overwrite, locked, remove_stale_temps
 from .train import CHECKPOINT, METRICS, Trainer
 from .validation import validate_config, warn_if
 
@@ -168,14 +168,15 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
 
     pipe = pipe or build(config, progress)
     out = Path(out)
-    _load_trained(pipe, out)
+    state = _load_trained(pipe, out)
     archs = pipe.arch_sample()
     evaluator = pipe.evaluator()
     start = time.perf_counter()
     scores = evaluator.score_many(archs, progress=progress,
                                    workers=pipe.config.evaluate.workers)
     seconds = time.perf_counter() - start
-    return ranking_report(pipe, archs, scores, evaluator.describe(), seconds,
+    protocol = {**evaluator.describe(), "checkpoint": _trained_for(pipe, state)}
+    return ranking_report(pipe, archs, scores, protocol, seconds,
                           Path(report_dir) if report_dir else out)
 
 
@@ -209,7 +210,8 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     result = study.run(budget, progress=progress)
     truth, optimum = _ground_truth(pipe)
     return search_report(result, out, study.identity, truth=truth, optimum=optimum,
-                         seconds=sum(t["seconds"] for t in result.trials))
+                         seconds=sum(t["seconds"] for t in result.trials),
+                         checkpoint=_trained_for(pipe, state))
 
 
 def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
@@ -243,13 +245,28 @@ def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:
 
 
 def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
-    """Load the checkpoint in ``out`` into the pipeline's supernet, ready to evaluate."""
+    """Load the checkpoint in ``out`` into the pipeline's supernet, ready to evaluate.
+
+    Weights that are not finite are refused (every arch would score the same); an
+    unfinished run is used, with a warning, and reports record its epoch.
+    """
     state = load_checkpoint(out / CHECKPOINT, pipe.config.fingerprint())
+    check_finite(state["model"], out / CHECKPOINT)
+    done = _trained_for(pipe, state)
+    warn_if(not done["finished"], f"{out / CHECKPOINT} is from epoch {done['epoch']} of "
+            f"{done['epochs']} (training unfinished); finish it with nasengine train --resume "
+            f"--out {out}, or read these results as those of a partly trained supernet")
     pipe.supernet.load_state_dict(state["model"])
     pipe.supernet.to(pipe.device)
     if pipe.config.train.channels_last:
         pipe.supernet.to(memory_format=torch.channels_last)
     return state
+
+
+def _trained_for(pipe: Pipeline, state: dict[str, Any]) -> dict[str, Any]:
+    """How far the checkpoint got: its epoch, the run's length, whether it finished."""
+    epochs = pipe.config.train.epochs
+    return {"epoch": state["epoch"], "epochs": epochs, "finished": state["epoch"] >= epochs}
 
 
 def run(config: RunConfig | str, out: str | Path, resume: bool = False,

@@ -197,10 +197,11 @@ class Trainer:
         logits = out.logits
         value = out.per_example.mean().item()  # what the log reports, weighted or not
         if not math.isfinite(value):  # before the optimizer touches the weights
+            kept = (f"the last good checkpoint is {self.checkpoint_path}"
+                    if self.checkpoint_path.exists() else "no checkpoint was written yet")
             raise TrainingError(
                 f"loss became {value} at epoch {epoch + 1}, step {self.step} (arch {arch}); lower "
-                f"train.lr (now {self.config.lr}) or set train.grad_clip; the last good "
-                f"checkpoint is {self.checkpoint_path}")
+                f"train.lr (now {self.config.lr}) or set train.grad_clip; {kept}")
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         self.optimizer.step()
