@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from tqdm.auto import tqdm
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import autocast, tune_cpu_allocator
 from .errors import TrainingError
 from .parallel import step_runner
+from .progress import progress_bar
 from .samplers.base import Sampler, StepFeedback
 from .supernet.base import Supernet
 
@@ -167,8 +167,8 @@ class Trainer:
         seen = correct = 0
         loss_sum = 0.0
         start = time.perf_counter()
-        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
-                   disable=not self.progress, unit="batch")
+        bar = progress_bar(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                           enabled=self.progress, unit="batch")
         for batch in bar:
             loss, hits, n = self._train_step(epoch, *batch)
             seen, correct, loss_sum = seen + n, correct + hits, loss_sum + loss * n
