@@ -25,7 +25,7 @@ from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
 from .train import CHECKPOINT, METRICS, Trainer
-from .validation import validate_config, warn_if
+from .validation import at_least, check_rule, validate_config, warn_if
 
 __all__ = ["build", "load_config", "rank", "run", "search", "train"]
 
@@ -195,6 +195,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     from .search.report import search_report
     from .search.study import ArchSearch
 
+    check_rule("search budget", budget, at_least(1))  # before a study file is created
     pipe = pipe or build(config, progress)
     out = Path(out)
     state = _load_trained(pipe, out)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import atomic_write_text, check_finite, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import autocast, tune_cpu_allocator
 from .errors import TrainingError
@@ -142,7 +142,9 @@ class Trainer:
         """Continue from the checkpoint in the run folder, if there is one (True if loaded)."""
         if not self.checkpoint_path.exists():
             return False
-        self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        state = load_checkpoint(self.checkpoint_path, self.fingerprint)
+        check_finite(state["model"], self.checkpoint_path)
+        self.load_state_dict(state)
         return True
 
     def _fit_epochs(self, stop_after: int | None) -> None:
