@@ -189,7 +189,7 @@ def fuzz_campaign(examples: int) -> tuple[int, bool]:
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", str(ROOT / "tests/test_fuzz.py"),
                            "--hypothesis-show-statistics", "-p", "no:cacheprovider"],
                           capture_output=True, text=True, env=env, cwd=ROOT)
-    cases = sum(int(n) for n in re.findall(r"(\d+) passing examples", proc.stdout))
+    cases = sum(int(n) for n in re.findall(r"(\d+) passing(?: examples|,)", proc.stdout))
     return cases, proc.returncode == 0
 
 

@@ -49,6 +49,7 @@ class Pipeline:
 
             self.supernet = FewShotSupernet.from_config(self.supernet, config.fewshot,
                                                         config.train.epochs, config.seed)
+        BN_PROTOCOLS.get(config.evaluate.bn)  # a bad name fails now, not after training
         self.sampler: Sampler = SAMPLERS.create(config.sampler.name, config.sampler.options,
                                                 space=self.space, seed=config.seed)
         self._train_set: ImageDataset | None = None
