@@ -146,6 +146,8 @@ RULES: dict[str, Rule] = {
     "evaluate.eval_images": at_least(0),  # 0: the whole test split
     "evaluate.batch_size": at_least(1), "evaluate.bootstrap": at_least(0),
     "evaluate.workers": at_least(1),
+    "fewshot.warmup_epochs": at_least(1), "fewshot.split_every": at_least(1),
+    "fewshot.splits": at_least(1),
     "seed": at_least(0), "threads": at_least(1),
     "device": Rule("auto, cpu, cuda or cuda:N", lambda v: isinstance(v, str) and _is_device(v)),
 }

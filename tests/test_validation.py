@@ -28,6 +28,7 @@ BAD_SETTINGS = [
     ("evaluate.archs=some", "evaluate.archs = 'some' is not allowed; expected one of 'random', "
                             "'all'"),
     ("evaluate.bn=nope", "unknown BN protocol 'nope'; known: batch, recalibrate"),
+    ("fewshot.splits=0", "fewshot.splits = 0 is not allowed; expected a value >= 1"),
     ("data.augment=1", "data.augment = 1 is not allowed; expected true or false"),
     ("fewshot.decisions=[1]", "fewshot.decisions = [1] is not allowed; expected a list of strings"),
     ("threads=0", "threads = 0"),

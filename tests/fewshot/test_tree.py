@@ -113,7 +113,7 @@ def test_bad_strategies_and_schedules_are_clear_errors(nb201_supernet):
     late = FewShotConfig(strategy="gm", warmup_epochs=2, split_every=2, splits=2)
     with pytest.raises(ConfigError, match="last split comes after epoch 4 but training has only 4"):
         FewShotSupernet.from_config(nb201_supernet, late, epochs=4)
-    with pytest.raises(ConfigError, match="fewshot.splits must be an integer >= 1"):
+    with pytest.raises(ConfigError, match="fewshot.splits = 0 is not allowed; expected a value >= 1"):
         FewShotSupernet.from_config(nb201_supernet, FewShotConfig("gm", splits=0), epochs=4)
     fixed = copy.deepcopy(nb201_supernet)
     fixed.space = fixed.space.restrict("1<-0", ["none"])
