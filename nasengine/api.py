@@ -134,7 +134,15 @@ class Pipeline:
     def trainer(self, out: Path) -> Trainer:
         return Trainer(self.supernet, self.sampler, self.train_loader(), self.config.train, out,
                        self.config.fingerprint(), self.device, self.progress,
-                       context=self.sampler_context())
+                       context=self.sampler_context(), callbacks=self.epoch_callbacks())
+
+    def epoch_callbacks(self) -> list[Any]:
+        """Epoch-end trainer hooks the config asks for (ranking over training)."""
+        if not self.config.evaluate.track_every:
+            return []
+        from .tracking import RankTracker
+
+        return [RankTracker.from_pipeline(self)]
 
     def evaluator(self) -> Evaluator:
         ec = self.config.evaluate

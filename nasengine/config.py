@@ -79,6 +79,10 @@ class EvalConfig:
     oracle_split: str = "test"
     bootstrap: int = 1000
     workers: int = 1  # forked 1-thread scoring processes (CPU); 2 on a 2-core machine
+    # Ranking over training: every track_every epochs (0: off) score track_archs seeded archs
+    # and write their Kendall tau to metrics.jsonl; training results do not move.
+    track_every: int = 0
+    track_archs: int = 20
 
 
 @dataclass
@@ -109,6 +113,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    estimate_cost: bool = False  # time a few steps and print the run's cost before it starts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
