@@ -26,7 +26,7 @@ from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
 from .train import CHECKPOINT, Trainer
 
-__all__ = ["build", "load_config", "rank", "run", "search", "train"]
+__all__ = ["build", "load_config", "rank", "run", "search", "study", "train"]
 
 
 class Pipeline:
@@ -294,6 +294,20 @@ def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
     if pipe.config.train.channels_last:
         pipe.supernet.to(memory_format=torch.channels_last)
     return state
+
+
+def study(config: str | Path, out: str | Path, workers: int | None = None,
+          overrides: list[str] = (), report_only: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the study TOML ``config`` in ``out``; returns the report (study.json).
+
+    Cells (method x seed) run in ``workers`` processes (default: the study's ``workers``);
+    ``overrides`` (``key=value``) apply to every cell; ``report_only`` trains nothing.
+    """
+    from .study import load_study, run_study
+
+    return run_study(load_study(config, list(overrides)), out, workers=workers,
+                     report_only=report_only, log=print if progress else lambda _: None)
 
 
 def run(config: RunConfig | str, out: str | Path, resume: bool = False,

@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, search, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, study, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -48,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="only archs whose stand-alone network has <= M million params")
     search.add_argument("--max-flops", type=float, default=None, metavar="M",
                         help="only archs whose stand-alone network has <= M million FLOPs")
+    study = sub.add_parser("study", help="methods x seeds at one budget and protocol, "
+                           "ranked against the ground truth: one report (study.md)")
+    study.add_argument("study_config", metavar="CONFIG",
+                       help="study TOML (examples: benchmarks/studies/*.toml)")
+    study.add_argument("--out", default=None, help="study folder [runs/<CONFIG name>]")
+    study.add_argument("--workers", type=int, default=None,
+                       help="parallel cell processes [the study's workers, else 1]")
+    study.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a field of every cell (repeatable)")
+    study.add_argument("--report-only", action="store_true",
+                       help="train nothing; report the finished cells")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -124,7 +135,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from . import api
 
+    if args.command == "study":
+        return _study(args)
     config, out, progress = _config(args), _out(args), not args.no_progress
+    if config.estimate_cost and args.command in ("train", "run"):
+        from .cost import describe_estimate, estimate_cost
+
+        print(describe_estimate(estimate_cost(config)), flush=True)
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress)
         print(f"trained: {out / 'checkpoint.pt'}")
@@ -139,6 +156,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         _print_ranking(api.run(config, out, resume=args.resume, progress=progress), out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from . import api
+
+    out = Path(args.out) if args.out else Path("runs") / Path(args.study_config).stem
+    report = api.study(args.study_config, out, workers=args.workers, overrides=args.overrides,
+                       report_only=args.report_only)
+    for name, row in report["rows"].items():
+        tau = row["kendall_tau"]
+        print(f"{name:>24}: Kendall tau {tau['mean']:+.3f} ± {tau['std']:.3f} "
+              f"over {len(tau['per_seed'])} seed(s)")
+    print(f"report: {out / 'study.md'}  {out / 'study.json'}")
     return 0
 
 
