@@ -16,7 +16,7 @@ from .errors import ConfigError, NasEngineError
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="demo",
-                   help="preset name (demo, cpu-proxy, smoke) or TOML file [demo]")
+                   help="preset name (demo, cpu-proxy, smoke, nb201-paper) or TOML file [demo]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
     p.add_argument("--out", default=None, help="run folder [runs/<config name>]")
