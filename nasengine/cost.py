@@ -60,7 +60,7 @@ def _measure(pipe: Any, steps: int) -> dict[str, Any]:
     net.eval()
     forward_s = _timed(eval_forward, steps, device)
     train_steps = tc.epochs * len(pipe.train_loader())
-    n_archs = len(pipe.space) if ec.archs == "all" else min(ec.n_archs, len(pipe.space))
+    n_archs = len({tuple(pipe.supernet.canonical(a).items()) for a in pipe.arch_sample()})
     eval_images = ec.eval_images or 10_000
     per_arch = math.ceil(eval_images / ec.batch_size) + (
         ec.recal_batches if ec.bn == "recalibrate" else 0)
@@ -96,7 +96,7 @@ def describe_estimate(est: dict[str, Any], cells: int = 1, workers: int = 1) -> 
     return (f"estimated cost on {est['device']}: {what}{_hours(total)} "
             f"(per run: training {_hours(est['train_seconds'])} = {est['train_steps']:,} steps "
             f"x {est['step_seconds']:.3g} s, ranking {_hours(est['rank_seconds'])} for "
-            f"{est['archs']:,} archs; from {est['timed_steps']} timed steps, without the "
+            f"{est['archs']:,} distinct archs; from {est['timed_steps']} timed steps, without the "
             "optimizer update and data loading)")
 
 

@@ -71,9 +71,12 @@ class StudyConfig:
     def __post_init__(self) -> None:
         if not self.methods:
             raise ConfigError("a study needs at least one [methods.NAME] table")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or not all(
-                isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
-            raise ConfigError(f"seeds must be distinct integers, got {self.seeds!r}")
+        if not isinstance(self.seeds, list) or not self.seeds or not all(
+                isinstance(s, int) and not isinstance(s, bool) for s in self.seeds) or len(
+                set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be a list of distinct integers, got {self.seeds!r}")
+        if not isinstance(self.config, dict) or not isinstance(self.methods, dict):
+            raise ConfigError("[config] and [methods.NAME] must be tables of config overrides")
         if self.baseline is None:
             self.baseline = next(iter(self.methods))
         if self.baseline not in self.methods:
