@@ -26,3 +26,14 @@ def test_the_paper_preset_states_the_pada_protocol():
     assert config.train.weight_decay == 2.5e-4 and config.data.train_limit is None
     assert (config.evaluate.archs, config.evaluate.eval_images) == ("all", 10000)
     assert config.estimate_cost
+
+
+def test_a_config_asking_for_it_prints_the_estimate_before_training(cifar10_path, tmp_path,
+                                                                    capsys):
+    from nasengine.cli import main
+
+    assert main(["train", "--config", "smoke", "--out", str(tmp_path), "--no-progress",
+                 "--set", "estimate_cost=true", "--set", "data.train_limit=128",
+                 "--set", "supernet.channels=4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("estimated cost on cpu:") and lines[1].startswith("trained:")

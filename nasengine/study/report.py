@@ -200,11 +200,20 @@ def study_markdown(report: dict[str, Any], cells: Sequence[Cell]) -> str:
                      + f" | [{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}] | "
                      f"{_p(t['p_bootstrap'], report['bootstrap'])}"
                      f" | {_p(t['p_ttest'])} | {word} |")
+    lines += ["", "Seconds per cell, training + ranking (mean over seeds; wall clock, so shared "
+              "machines inflate it): " + "; ".join(
+                  f"{m} {_mean_of(report, m, 'train_seconds'):.0f} + "
+                  f"{_mean_of(report, m, 'rank_seconds'):.0f}" for m in report["methods"]) + "."]
     lines += ["", *(f"![{k}]({v})" for k, v in report["figures"].items())]
     if report["samplers"]:
         lines += ["", "Sampler distributions: " + ", ".join(f"[{s}]({s})"
                                                             for s in report["samplers"])]
     return "\n".join(lines) + "\n"
+
+
+def _mean_of(report: dict[str, Any], method: str, key: str) -> float:
+    values = [c[key] for name, c in report["cells"].items() if name.rsplit(" seed ", 1)[0] == method]
+    return sum(values) / len(values)
 
 
 def _cell(figure: dict[str, Any] | None) -> str:

@@ -25,12 +25,18 @@ sampler = {{ name = "pada", options = {{ path = true, data = true }} }}
 """
 
 
+@pytest.fixture(scope="session")
+def tiny_study(synthetic_nb201) -> str:
+    """The tiny study's TOML text, ranked against the synthetic table."""
+    return TINY.format(oracle=synthetic_nb201)
+
+
 @pytest.fixture
-def write_study(tmp_path, synthetic_nb201):
+def write_study(tmp_path, tiny_study):
     """``write_study(extra="")``: the tiny study TOML (plus ``extra`` lines) in tmp_path."""
     def write(extra: str = "", name: str = "tiny.toml") -> Path:
         path = tmp_path / name
-        path.write_text(TINY.format(oracle=synthetic_nb201) + extra)
+        path.write_text(tiny_study + extra)
         return path
 
     return write

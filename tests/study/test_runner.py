@@ -13,15 +13,11 @@ from nasengine.study.queue import LOCK, claim, release
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, synthetic_nb201, cifar10_path):
+def finished(tmp_path_factory, tiny_study, cifar10_path):
     """The tiny study, run once in two worker processes (module-scoped: it trains 4 cells)."""
-    import sys
-    sys.path.insert(0, os.path.dirname(__file__))
-    from conftest import TINY
-
     root = tmp_path_factory.mktemp("study")
     path = root / "tiny.toml"
-    path.write_text(TINY.format(oracle=synthetic_nb201))
+    path.write_text(tiny_study)
     lines = []
     report = run_study(load_study(path), root / "out", workers=2, log=lines.append)
     return path, root / "out", report, lines
