@@ -57,7 +57,7 @@ def study_report(study: StudyConfig, cells: Sequence[Cell], results: dict[tuple[
     out.mkdir(parents=True, exist_ok=True)
     _figures(report, stats, results, truths, cells, out)
     atomic_write_json(out / "study.json", report)
-    atomic_write_text(out / "study.md", study_markdown(report, cells))
+    atomic_write_text(out / "study.md", study_markdown(report))
     return report
 
 
@@ -168,7 +168,21 @@ def _csv(header: list[str], rows: list[Sequence[Any]]) -> str:
 
 
 # -- markdown ------------------------------------------------------------------------------
-def study_markdown(report: dict[str, Any], cells: Sequence[Cell]) -> str:
+def study_markdown(report: dict[str, Any]) -> str:
+    """study.md: what every cell shared, the figures table, the paired tests, the plots."""
+    lines = [*_md_header(report), *_md_figures(report), *_md_paired(report), "",
+             "Seconds per cell, training + ranking (mean over seeds; wall clock, so shared "
+             "machines inflate it): " + "; ".join(
+                 f"{m} {_mean_of(report, m, 'train_seconds'):.0f} + "
+                 f"{_mean_of(report, m, 'rank_seconds'):.0f}" for m in report["methods"]) + ".",
+             "", *(f"![{k}]({v})" for k, v in report["figures"].items())]
+    if report["samplers"]:
+        lines += ["", "Sampler distributions: " + ", ".join(f"[{s}]({s})"
+                                                            for s in report["samplers"])]
+    return "\n".join(lines) + "\n"
+
+
+def _md_header(report: dict[str, Any]) -> list[str]:
     b, p = report["budget"], report["protocol"]
     lines = [f"# Study: {report['title']}", "",
              f"Preset `{report['preset']}`, seeds {report['seeds']}. Budget per cell: "
@@ -181,34 +195,33 @@ def study_markdown(report: dict[str, Any], cells: Sequence[Cell]) -> str:
              "bootstrap resamples of the archs within each seed].", ""]
     if report["missing"]:
         lines += [f"**Not finished yet:** {', '.join(report['missing'])}.", ""]
+    return lines
+
+
+def _md_figures(report: dict[str, Any]) -> list[str]:
     keys = [k for k in COLUMNS if any(k in row for row in report["rows"].values())]
-    lines += ["| method | seeds | " + " | ".join(COLUMNS[k] for k in keys) + " |",
-              "| --- " * (len(keys) + 2) + "|"]
+    lines = ["| method | seeds | " + " | ".join(COLUMNS[k] for k in keys) + " |",
+             "| --- " * (len(keys) + 2) + "|"]
     for name, row in report["rows"].items():
         label = f"*{name}* (reference)" if name in report["references"] else name
         lines.append(f"| {label} | {len(row['kendall_tau']['per_seed'])} | "
                      + " | ".join(_cell(row.get(k)) for k in keys) + " |")
-    lines += ["", f"Paired test of Kendall τ against `{report['baseline']}` (same seeds, same "
-              "resampled archs): paired bootstrap over archs of the seed-mean difference, and a "
-              "paired t-test over seeds.", "",
-              "| method | Δτ (mean) | per seed | 95% CI | p (bootstrap) | p (t-test) | verdict |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+    return lines
+
+
+def _md_paired(report: dict[str, Any]) -> list[str]:
+    lines = ["", f"Paired test of Kendall τ against `{report['baseline']}` (same seeds, same "
+             "resampled archs): paired bootstrap over archs of the seed-mean difference, and a "
+             "paired t-test over seeds.", "",
+             "| method | Δτ (mean) | per seed | 95% CI | p (bootstrap) | p (t-test) | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, t in report["paired"].items():
         word = ("better" if t["delta"] > 0 else "worse") if t["different"] else "no difference"
         lines.append(f"| {name} | {t['delta']:+.3f} | "
                      + " / ".join(f"{d:+.3f}" for d in t["per_seed_delta"])
                      + f" | [{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}] | "
-                     f"{_p(t['p_bootstrap'], report['bootstrap'])}"
-                     f" | {_p(t['p_ttest'])} | {word} |")
-    lines += ["", "Seconds per cell, training + ranking (mean over seeds; wall clock, so shared "
-              "machines inflate it): " + "; ".join(
-                  f"{m} {_mean_of(report, m, 'train_seconds'):.0f} + "
-                  f"{_mean_of(report, m, 'rank_seconds'):.0f}" for m in report["methods"]) + "."]
-    lines += ["", *(f"![{k}]({v})" for k, v in report["figures"].items())]
-    if report["samplers"]:
-        lines += ["", "Sampler distributions: " + ", ".join(f"[{s}]({s})"
-                                                            for s in report["samplers"])]
-    return "\n".join(lines) + "\n"
+                     f"{_p(t['p_bootstrap'], report['bootstrap'])} | {_p(t['p_ttest'])} | {word} |")
+    return lines
 
 
 def _mean_of(report: dict[str, Any], method: str, key: str) -> float:
