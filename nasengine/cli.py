@@ -196,8 +196,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nasengine: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("nasengine: interrupted; the last finished epoch is checkpointed "
-              "(continue with --resume)", file=sys.stderr)
+        again = "rerun the same command" if args.command == "study" else "continue with --resume"
+        print(f"nasengine: interrupted; the last finished epoch is checkpointed ({again})",
+              file=sys.stderr)
         return 130
 
 
