@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -297,7 +297,7 @@ def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
 
 
 def study(config: str | Path, out: str | Path, workers: int | None = None,
-          overrides: list[str] = (), report_only: bool = False,
+          overrides: Sequence[str] = (), report_only: bool = False,
           progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the study TOML ``config`` in ``out``; returns the report (study.json).
 
