@@ -216,10 +216,12 @@ def _md_paired(report: dict[str, Any]) -> list[str]:
              "| method | Δτ (mean) | per seed | 95% CI | p (bootstrap) | p (t-test) | verdict |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, t in report["paired"].items():
-        word = ("better" if t["delta"] > 0 else "worse") if t["different"] else "no difference"
+        word = {None: "untested", False: "no difference"}.get(
+            t["different"], "better" if t["delta"] > 0 else "worse")
+        lo, hi = t["ci95"]
+        ci = f"[{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else "-"
         lines.append(f"| {name} | {t['delta']:+.3f} | "
-                     + " / ".join(f"{d:+.3f}" for d in t["per_seed_delta"])
-                     + f" | [{t['ci95'][0]:+.3f}, {t['ci95'][1]:+.3f}] | "
+                     + " / ".join(f"{d:+.3f}" for d in t["per_seed_delta"]) + f" | {ci} | "
                      f"{_p(t['p_bootstrap'], report['bootstrap'])} | {_p(t['p_ttest'])} | {word} |")
     return lines
 
@@ -233,8 +235,9 @@ def _cell(figure: dict[str, Any] | None) -> str:
     if figure is None or not math.isfinite(figure["mean"]):
         return "-"
     lo, hi = figure["ci95"]
-    digits = 2 if abs(figure["mean"]) >= 10 else 3
-    return f"{figure['mean']:.{digits}f} ± {figure['std']:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    d = 2 if abs(figure["mean"]) >= 10 else 3
+    ci = f" [{lo:.{d}f}, {hi:.{d}f}]" if math.isfinite(lo) else ""  # none with bootstrap = 0
+    return f"{figure['mean']:.{d}f} ± {figure['std']:.{d}f}{ci}"
 
 
 def _p(value: float | None, resamples: int = 0) -> str:

@@ -60,3 +60,10 @@ def test_pairwise_tau_b_equals_scipy_with_ties():
     p, t = rng.integers(0, 5, (6, 25)).astype(float), rng.integers(0, 4, (6, 25)).astype(float)
     expected = [stats.kendalltau(a, b).statistic for a, b in zip(p, t)]
     assert _pairwise_tau_b(p, t) == pytest.approx(expected)
+
+
+def test_without_resamples_the_t_test_decides_and_one_seed_is_untested(truth):
+    better, worse = _cells(truth, 2.0, n_bootstrap=0), _cells(truth, 10.0, n_bootstrap=0)
+    result = paired_test(better, worse)
+    assert np.isnan(result["ci95"][0]) and result["different"] is (result["p_ttest"] < 0.05)
+    assert paired_test(better[:1], worse[:1])["different"] is None
