@@ -101,7 +101,11 @@ class StudyConfig:
         for item in self.overrides:
             apply_override(values, item)
         values["seed"] = seed
-        return from_dict(values)
+        try:
+            return from_dict(values)
+        except ConfigError as exc:
+            raise ConfigError(f"study cell {method!r} (preset, [config], [methods.{method}], "
+                              f"--set): {exc}") from None
 
     def cells(self, root: Path) -> list[Cell]:
         """Every cell, seed-major (each seed's methods finish together), budget-checked."""

@@ -99,6 +99,12 @@ def test_methods_may_not_change_the_budget_or_protocol(write_study, tmp_path):
         load_study(path).cells(tmp_path)
 
 
+def test_a_typo_in_a_method_names_the_method_and_the_key(write_study, tmp_path):
+    path = write_study('\n[methods.typo]\ntrain.epochz = 2\n', name="typo.toml")
+    with pytest.raises(ConfigError, match=r"study cell 'typo'.*unknown config key.*epochz"):
+        load_study(path).cells(tmp_path)
+
+
 def test_any_registered_sampler_is_a_method_by_name_and_unknown_ones_are_listed(
         write_study, tmp_path):
     path = write_study('\n[methods.mystery]\nsampler.name = "nope"\n', name="bad.toml")
