@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, search, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, study, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -17,7 +17,7 @@ from .errors import ConfigError, NasEngineError
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="demo",
-                   help="preset name (demo, cpu-proxy, smoke) or TOML file [demo]")
+                   help="preset name (demo, cpu-proxy, smoke, nb201-paper) or TOML file [demo]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
     p.add_argument("--out", default=None, help="run folder [runs/<config name>]")
@@ -51,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="only archs whose stand-alone network has <= M million params")
     search.add_argument("--max-flops", type=float, default=None, metavar="M",
                         help="only archs whose stand-alone network has <= M million FLOPs")
+    study = sub.add_parser("study", help="methods x seeds at one budget and protocol, "
+                           "ranked against the ground truth: one report (study.md)")
+    study.add_argument("study_config", metavar="CONFIG",
+                       help="study TOML (examples: benchmarks/studies/*.toml)")
+    study.add_argument("--out", default=None, help="study folder [runs/<CONFIG name>]")
+    study.add_argument("--workers", type=int, default=None,
+                       help="parallel cell processes [the study's workers, else 1]")
+    study.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a field of every cell (repeatable)")
+    study.add_argument("--report-only", action="store_true",
+                       help="train nothing; report the finished cells")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -130,7 +141,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from . import api
 
+    if args.command == "study":
+        return _study(args)
     config, out, progress = _config(args), _out(args), not args.no_progress
+    if config.estimate_cost and args.command in ("train", "run"):
+        from .cost import describe_estimate, estimate_cost
+
+        print(describe_estimate(estimate_cost(config)), flush=True)
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress, overwrite=args.overwrite)
         print(f"trained: {out / 'checkpoint.pt'}")
@@ -146,6 +163,20 @@ def _dispatch(args: argparse.Namespace) -> int:
                                overwrite=args.overwrite), out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from . import api
+
+    out = Path(args.out) if args.out else Path("runs") / Path(args.study_config).stem
+    report = api.study(args.study_config, out, workers=args.workers, overrides=args.overrides,
+                       report_only=args.report_only)
+    for name, row in report["rows"].items():
+        tau = row["kendall_tau"]
+        print(f"{name:>24}: Kendall tau {tau['mean']:+.3f} ± {tau['std']:.3f} "
+              f"over {len(tau['per_seed'])} seed(s)")
+    print(f"report: {out / 'study.md'}  {out / 'study.json'}")
     return 0
 
 
@@ -197,6 +228,7 @@ _CONTINUE = {  # what a Ctrl-C keeps, and the command that carries on
     "search": "finished trials are stored in --out/search.db (run the same search command "
               "again to continue)",
     "rank": "nothing was written (run rank again)",
+    "study": "finished cells are checkpointed (rerun the same command to continue)",
 }
 
 

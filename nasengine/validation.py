@@ -137,6 +137,7 @@ RULES: dict[str, Rule] = {
     "supernet.channels": at_least(1), "supernet.cells": at_least(1),
     "supernet.num_classes": at_least(2),
     "data.train_limit": at_least(0),  # 0 or unset: the whole split
+    "data.valid_images": at_least(0),
     "train.epochs": at_least(1), "train.batch_size": at_least(1), "train.lr": above(0),
     "train.lr_min": at_least(0), "train.momentum": between(0, 1, closed=False),
     "train.weight_decay": at_least(0), "train.grad_clip": at_least(0),  # 0: no clipping
@@ -145,7 +146,8 @@ RULES: dict[str, Rule] = {
     "evaluate.recal_batches": at_least(1), "evaluate.recal_batch_size": at_least(1),
     "evaluate.eval_images": at_least(0),  # 0: the whole test split
     "evaluate.batch_size": at_least(1), "evaluate.bootstrap": at_least(0),
-    "evaluate.workers": at_least(1),
+    "evaluate.workers": at_least(1), "evaluate.track_every": at_least(0),  # 0: off
+    "evaluate.track_archs": at_least(1),
     "fewshot.warmup_epochs": at_least(1), "fewshot.split_every": at_least(1),
     "fewshot.splits": at_least(1),
     "seed": at_least(0), "threads": at_least(1),
