@@ -147,7 +147,7 @@ RULES: dict[str, Rule] = {
     "evaluate.eval_images": at_least(0),  # 0: the whole test split
     "evaluate.batch_size": at_least(1), "evaluate.bootstrap": at_least(0),
     "evaluate.workers": at_least(1), "evaluate.track_every": at_least(0),  # 0: off
-    "evaluate.track_archs": at_least(1),
+    "evaluate.track_archs": at_least(3),  # fewer cannot be ranked
     "fewshot.warmup_epochs": at_least(1), "fewshot.split_every": at_least(1),
     "fewshot.splits": at_least(1),
     "seed": at_least(0), "threads": at_least(1),

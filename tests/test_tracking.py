@@ -45,6 +45,6 @@ def test_tracking_every_two_epochs_survives_a_resume(cifar10_path, synthetic_nb2
 def test_tracking_refuses_bad_settings(cifar10_path, synthetic_nb201, tmp_path):
     for bad, match in (("evaluate.track_every=-1", "track_every"),
                        ("evaluate.track_archs=2", "track_archs")):
-        config = _config(synthetic_nb201, "train.epochs=1", "evaluate.track_every=1", bad)
-        with pytest.raises(ConfigError, match=match):
+        with pytest.raises(ConfigError, match=match):  # when loaded (validation) or built
+            config = _config(synthetic_nb201, "train.epochs=1", "evaluate.track_every=1", bad)
             api.build(config, progress=False).trainer(tmp_path)
