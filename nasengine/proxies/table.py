@@ -1,0 +1,190 @@
+"""Proxy tables: every proxy of many archs, computed once, cached, resumable.
+
+A value depends on the arch and on the :class:`ProbeSetup` (space, network size, batch,
+seed): the setup names one cache file, and each finished arch is appended to it as one
+JSON line, so a killed computation resumes where it stopped and every later report
+reads the table instead of recomputing it. Archs whose networks compute the same
+function from the same weights (the family's ``canonical`` arch) share the values of
+``function_only`` proxies, which are computed once per class.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import ConfigError
+from ..paths import cache_dir
+from ..space import Sample
+from ..spaces import SpaceFamily
+from .base import PROXIES, ArchProxy, Batch, Probe, Proxy
+
+CHUNK = 4  # archs per worker task: small enough for a smooth progress bar
+
+
+@dataclass(frozen=True)
+class ProbeSetup:
+    """Everything a proxy value depends on besides the arch: the cache key."""
+
+    space: str
+    dataset: str = "cifar10"
+    batch_size: int = 64
+    seed: int = 0
+    net: dict[str, Any] = field(default_factory=dict)  # stand-alone network kwargs
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.batch_size, int) or self.batch_size < 2:
+            raise ConfigError(f"proxies.batch_size must be an integer >= 2 (NASWOT and "
+                              f"jacob_cov compare images), got {self.batch_size!r}")
+
+    def key(self) -> str:
+        net = "-".join(f"{k}{v}" for k, v in sorted(self.net.items()))
+        return f"{self.space}-{net or 'default'}-{self.dataset}-b{self.batch_size}-s{self.seed}"
+
+
+def probe_batch(train_images: Any, batch_size: int, seed: int,
+                device: torch.device | str = "cpu") -> Batch:
+    """``batch_size`` training images drawn with ``seed``, normalised, not augmented."""
+    from ..data import BatchAugment
+
+    idx = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(seed))
+    subset = train_images.subset(idx[:batch_size])
+    x = BatchAugment(*train_images.mean_std(), pad=0, flip=False).normalize(subset.images)
+    return x.to(device), subset.labels.to(device)
+
+
+def expand(names: Sequence[str], ensemble: Sequence[str] | None = None
+           ) -> tuple[dict[str, Proxy], list[str]]:
+    """(proxy objects by name, the per-arch proxies they read), unknown names refused."""
+    proxies: dict[str, Proxy] = {}
+    for name in names:
+        kwargs = {"members": tuple(ensemble)} if name == "ensemble" and ensemble else {}
+        proxies[name] = PROXIES.create(name, **kwargs)
+    needed = list(dict.fromkeys(m for p in proxies.values() for m in p.members))
+    return proxies, needed
+
+
+class ProxyTable:
+    """Proxies of archs of one family under one setup, backed by a JSON-lines cache."""
+
+    def __init__(self, family: SpaceFamily, setup: ProbeSetup, batch: Batch,
+                 cache: str | Path | None = None) -> None:
+        self.family, self.setup, self.batch = family, setup, batch
+        self.space = family.space()
+        root = Path(cache) if cache is not None else cache_dir() / "proxies"
+        self.path = root / f"{setup.key()}.jsonl"
+        self.rows = self._load()
+        self.computed = 0  # archs scored by this object (the rest came from the cache)
+
+    def _load(self) -> dict[str, dict[str, float]]:
+        rows: dict[str, dict[str, float]] = {}
+        if not self.path.is_file():
+            return rows
+        for line in self.path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the line a kill interrupted; its arch is computed again
+            rows.setdefault(row["arch"], {}).update(row["scores"])
+        return rows
+
+    def columns(self, archs: Sequence[Sample], names: Sequence[str],
+                ensemble: Sequence[str] | None = None, progress: bool = True,
+                workers: int = 1) -> dict[str, np.ndarray]:
+        """``{proxy: scores of archs}`` for ``names`` (set-level ones over these archs)."""
+        proxies, needed = expand(names, ensemble)
+        per_arch = {n: PROXIES.create(n) for n in needed}
+        self.fill(archs, per_arch, progress, workers)
+        columns = {n: np.array([self._value(a, p) for a in archs]) for n, p in per_arch.items()}
+        return {n: p.combine(columns) for n, p in proxies.items()}
+
+    def fill(self, archs: Sequence[Sample], proxies: dict[str, ArchProxy], progress: bool,
+             workers: int) -> None:
+        """Compute and append every missing value of ``proxies`` for ``archs``."""
+        jobs: dict[str, set[str]] = {}
+        for arch in archs:
+            for name, proxy in proxies.items():
+                where = self._source(arch, proxy)
+                if name not in self.rows.get(where, {}):
+                    jobs.setdefault(where, set()).add(name)
+        todo = [(arch, sorted(names)) for arch, names in jobs.items()]
+        show = progress and sys.stderr.isatty()
+        with tqdm(total=len(todo), desc="proxies", unit="arch", disable=not show) as bar, \
+                _append(self.path) if todo else contextlib.nullcontext() as sink:
+            for rows in self._score_chunks(todo, workers):
+                for arch, scores in rows:
+                    sink.write(json.dumps({"arch": arch, "scores": scores}) + "\n")
+                    self.rows.setdefault(arch, {}).update(scores)
+                sink.flush()
+                self.computed += len(rows)
+                bar.update(len(rows))
+
+    def _source(self, arch: Sample, proxy: ArchProxy) -> str:
+        """The arch whose row holds ``proxy`` of ``arch`` (its canonical one if shared)."""
+        return self.space.format(self.family.canonical(arch) if proxy.function_only else arch)
+
+    def _value(self, arch: Sample, proxy: ArchProxy) -> float:
+        return self.rows[self._source(arch, proxy)][proxy.name]
+
+    def _score_chunks(self, todo: list[tuple[str, list[str]]], workers: int
+                      ) -> Iterator[list[tuple[str, dict[str, float]]]]:
+        chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+        if workers <= 1 or len(chunks) < 2 or not _can_fork(self.batch[0]):
+            yield from (self.score_jobs(chunk) for chunk in chunks)
+            return
+        global _FORKED
+        _FORKED = self  # forked workers inherit the table and the batch: nothing pickled
+        context = multiprocessing.get_context("fork")
+        try:
+            with ProcessPoolExecutor(workers, mp_context=context,
+                                     initializer=torch.set_num_threads, initargs=(1,)) as pool:
+                yield from pool.map(_score_forked, chunks)
+        except BrokenProcessPool as exc:
+            raise RuntimeError(f"a proxy worker process died ({exc}); run with workers=1, "
+                               "or free memory and retry; finished archs are kept") from None
+        finally:
+            _FORKED = None
+
+    def score_jobs(self, jobs: Sequence[tuple[str, list[str]]]
+                   ) -> list[tuple[str, dict[str, float]]]:
+        return [(arch, self.score(self.space.parse(arch), names)) for arch, names in jobs]
+
+    def score(self, arch: Sample, names: Sequence[str]) -> dict[str, float]:
+        """The per-arch proxies ``names`` of ``arch``, computed now (no cache)."""
+        net = dict(self.setup.net)
+        probe = Probe(lambda: self.family.standalone(arch, **net), self.batch, self.setup.seed,
+                      self.family.input_shape(**net))
+        out = {}
+        for name in names:
+            value = float(PROXIES.create(name).score(probe))
+            out[name] = value if not math.isnan(value) else -math.inf
+        return out
+
+
+_FORKED: ProxyTable | None = None
+
+
+def _score_forked(jobs: list[tuple[str, list[str]]]) -> list[tuple[str, dict[str, float]]]:
+    assert _FORKED is not None, "worker started without a proxy table"
+    return _FORKED.score_jobs(jobs)
+
+
+def _can_fork(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and "fork" in multiprocessing.get_all_start_methods()
+
+
+
+def _append(path: Path) -> IO[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("a")
