@@ -99,9 +99,10 @@ class Probe:
     not mix gradients whatever order proxies ask in.
     """
 
-    def __init__(self, build: Callable[[], nn.Module], batch: Batch, seed: int,
+    def __init__(self, build: Callable[[], nn.Module], batch: Batch, seed: int | None,
                  input_shape: Sequence[int], channels_last: bool = True) -> None:
-        """``channels_last``: run 4-D batches in that layout (2-2.5x faster convs on CPU)."""
+        """``seed`` None keeps the weights ``build`` made (hand-built nets in tests);
+        ``channels_last``: run 4-D batches in that layout (2-2.5x faster convs on CPU)."""
         self.build, self.seed, self.input_shape = build, seed, tuple(input_shape)
         self.x, self.y = batch
         self.channels_last = channels_last and self.x.dim() == 4
@@ -110,7 +111,8 @@ class Probe:
 
     @cached_property
     def net(self) -> nn.Module:
-        net = seeded_init(self.build(), self.seed).to(self.x.device).train()
+        net = self.build()
+        net = (net if self.seed is None else seeded_init(net, self.seed)).to(self.x.device).train()
         return net.to(memory_format=torch.channels_last) if self.channels_last else net
 
     @cached_property

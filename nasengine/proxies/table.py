@@ -139,9 +139,11 @@ class ProxyTable:
 
     def _score_chunks(self, todo: list[tuple[str, list[str]]], workers: int
                       ) -> Iterator[list[tuple[str, dict[str, float]]]]:
+        """Rows in order: one at a time in this process (a kill loses no finished arch),
+        ``CHUNK`` at a time from forked workers (a kill loses the chunks in flight)."""
         chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
         if workers <= 1 or len(chunks) < 2 or not _can_fork(self.batch[0]):
-            yield from (self.score_jobs(chunk) for chunk in chunks)
+            yield from (self.score_jobs([job]) for job in todo)
             return
         global _FORKED
         _FORKED = self  # forked workers inherit the table and the batch: nothing pickled
