@@ -43,6 +43,11 @@ class Proxy(ABC):
     def combine(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Scores of a set of archs from the per-arch ``columns`` of its ``members``."""
 
+    @abstractmethod
+    def against(self, values: Mapping[str, float], reference: Mapping[str, np.ndarray]) -> float:
+        """The score of one arch (its members' ``values``) relative to a fixed set of
+        archs (``reference``: each member's sorted values over the set), for searches."""
+
 
 class ArchProxy(Proxy):
     """A proxy of one arch's network; ``function_only`` proxies may be shared by archs
@@ -60,6 +65,9 @@ class ArchProxy(Proxy):
 
     def combine(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.asarray(columns[self.name], dtype=np.float64)
+
+    def against(self, values: Mapping[str, float], reference: Mapping[str, np.ndarray]) -> float:
+        return values[self.name]  # a per-arch score needs no reference
 
 
 PROXIES: Registry[Proxy] = Registry("proxy")

@@ -5,6 +5,7 @@ rewards one ranked near the top, so the ensemble prefers archs no member dislike
 """
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -15,6 +16,13 @@ from .base import PROXIES, ArchProxy, Proxy
 
 #: AZ-NAS's combination: its three proxies and the FLOPs count
 DEFAULT_MEMBERS = ("expressivity", "progressivity", "trainability", "flops")
+
+
+def log_position(reference: np.ndarray, value: float) -> float:
+    """log((#reference values <= value + 1) / (n + 1)) for a sorted ``reference``: the
+    log-rank of an arch among a fixed set it need not belong to."""
+    below = int(np.searchsorted(reference, value, side="right"))
+    return math.log((below + 1) / (len(reference) + 1))
 
 
 def log_rank_sum(columns: Mapping[str, Sequence[float]], names: Sequence[str]) -> np.ndarray:
@@ -49,6 +57,9 @@ class Ensemble(Proxy):
 
     def combine(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         return log_rank_sum(columns, self.members)
+
+    def against(self, values: Mapping[str, float], reference: Mapping[str, np.ndarray]) -> float:
+        return sum(log_position(reference[m], values[m]) for m in self.members)
 
 
 def arch_proxy_names() -> list[str]:
