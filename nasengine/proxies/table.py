@@ -31,6 +31,7 @@ from ..spaces import SpaceFamily
 from .base import PROXIES, ArchProxy, Batch, Probe, Proxy
 
 CHUNK = 4  # archs per worker task: small enough for a smooth progress bar
+VERSION = 1  # of the proxies' definitions; bump it when a value would change
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ class ProbeSetup:
 
     def key(self) -> str:
         net = "-".join(f"{k}{v}" for k, v in sorted(self.net.items()))
-        return f"{self.space}-{net or 'default'}-{self.dataset}-b{self.batch_size}-s{self.seed}"
+        return (f"v{VERSION}-{self.space}-{net or 'default'}-{self.dataset}-b{self.batch_size}"
+                f"-s{self.seed}")
 
 
 def probe_batch(train_images: Any, batch_size: int, seed: int,
