@@ -14,6 +14,7 @@ import json
 import math
 import multiprocessing
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -86,20 +87,23 @@ class ProxyTable:
         self.space = family.space()
         root = Path(cache) if cache is not None else cache_dir() / "proxies"
         self.path = root / f"{setup.key()}.jsonl"
-        self.rows = self._load()
+        self.rows, self.seconds = self._load()
         self.computed = 0  # archs scored by this object (the rest came from the cache)
 
-    def _load(self) -> dict[str, dict[str, float]]:
+    def _load(self) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+        """(arch -> its proxies, arch -> seconds spent computing them) from the cache."""
         rows: dict[str, dict[str, float]] = {}
+        seconds: dict[str, float] = {}
         if not self.path.is_file():
-            return rows
+            return rows, seconds
         for line in self.path.read_text().splitlines():
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the line a kill interrupted; its arch is computed again
             rows.setdefault(row["arch"], {}).update(row["scores"])
-        return rows
+            seconds[row["arch"]] = seconds.get(row["arch"], 0.0) + row.get("seconds", 0.0)
+        return rows, seconds
 
     def columns(self, archs: Sequence[Sample], names: Sequence[str],
                 ensemble: Sequence[str] | None = None, progress: bool = True,
@@ -125,9 +129,11 @@ class ProxyTable:
         with tqdm(total=len(todo), desc="proxies", unit="arch", disable=not show) as bar, \
                 _append(self.path) if todo else contextlib.nullcontext() as sink:
             for rows in self._score_chunks(todo, workers):
-                for arch, scores in rows:
-                    sink.write(json.dumps({"arch": arch, "scores": scores}) + "\n")
+                for arch, scores, seconds in rows:
+                    sink.write(json.dumps({"arch": arch, "scores": scores,
+                                           "seconds": round(seconds, 4)}) + "\n")
                     self.rows.setdefault(arch, {}).update(scores)
+                    self.seconds[arch] = self.seconds.get(arch, 0.0) + seconds
                 sink.flush()
                 self.computed += len(rows)
                 bar.update(len(rows))
@@ -140,7 +146,7 @@ class ProxyTable:
         return self.rows[self._source(arch, proxy)][proxy.name]
 
     def _score_chunks(self, todo: list[tuple[str, list[str]]], workers: int
-                      ) -> Iterator[list[tuple[str, dict[str, float]]]]:
+                      ) -> Iterator[list[tuple[str, dict[str, float], float]]]:
         """Rows in order: one at a time in this process (a kill loses no finished arch),
         ``CHUNK`` at a time from forked workers (a kill loses the chunks in flight)."""
         chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -161,8 +167,14 @@ class ProxyTable:
             _FORKED = None
 
     def score_jobs(self, jobs: Sequence[tuple[str, list[str]]]
-                   ) -> list[tuple[str, dict[str, float]]]:
-        return [(arch, self.score(self.space.parse(arch), names)) for arch, names in jobs]
+                   ) -> list[tuple[str, dict[str, float], float]]:
+        """(arch, its proxies, the seconds they took) of each job."""
+        out = []
+        for arch, names in jobs:
+            start = time.perf_counter()
+            scores = self.score(self.space.parse(arch), names)
+            out.append((arch, scores, time.perf_counter() - start))
+        return out
 
     def score(self, arch: Sample, names: Sequence[str]) -> dict[str, float]:
         """The per-arch proxies ``names`` of ``arch``, computed now (no cache)."""
@@ -179,7 +191,7 @@ class ProxyTable:
 _FORKED: ProxyTable | None = None
 
 
-def _score_forked(jobs: list[tuple[str, list[str]]]) -> list[tuple[str, dict[str, float]]]:
+def _score_forked(jobs: list[tuple[str, list[str]]]) -> list[tuple[str, dict[str, float], float]]:
     assert _FORKED is not None, "worker started without a proxy table"
     return _FORKED.score_jobs(jobs)
 
