@@ -121,7 +121,7 @@ class ProxyTable:
         jobs: dict[str, set[str]] = {}
         for arch in archs:
             for name, proxy in proxies.items():
-                where = self._source(arch, proxy)
+                where = self.source(arch, proxy)
                 if name not in self.rows.get(where, {}):
                     jobs.setdefault(where, set()).add(name)
         todo = [(arch, sorted(names)) for arch, names in jobs.items()]
@@ -138,12 +138,16 @@ class ProxyTable:
                 self.computed += len(rows)
                 bar.update(len(rows))
 
-    def _source(self, arch: Sample, proxy: ArchProxy) -> str:
+    def source(self, arch: Sample, proxy: ArchProxy) -> str:
         """The arch whose row holds ``proxy`` of ``arch`` (its canonical one if shared)."""
         return self.space.format(self.family.canonical(arch) if proxy.function_only else arch)
 
+    def has(self, arch: Sample, names: Sequence[str]) -> bool:
+        """Whether the cache holds every per-arch proxy ``names`` of ``arch``."""
+        return all(n in self.rows.get(self.source(arch, PROXIES.create(n)), {}) for n in names)
+
     def _value(self, arch: Sample, proxy: ArchProxy) -> float:
-        return self.rows[self._source(arch, proxy)][proxy.name]
+        return self.rows[self.source(arch, proxy)][proxy.name]
 
     def _score_chunks(self, todo: list[tuple[str, list[str]]], workers: int
                       ) -> Iterator[list[tuple[str, dict[str, float], float]]]:
