@@ -12,11 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
@@ -26,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError
+from ..forking import can_fork, forked_map, inherited
 from ..paths import cache_dir
 from ..space import Sample
 from ..spaces import SpaceFamily
@@ -154,21 +152,12 @@ class ProxyTable:
         """Rows in order: one at a time in this process (a kill loses no finished arch),
         ``CHUNK`` at a time from forked workers (a kill loses the chunks in flight)."""
         chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
-        if workers <= 1 or len(chunks) < 2 or not _can_fork(self.batch[0]):
+        if workers <= 1 or len(chunks) < 2 or not can_fork(self.batch[0]):
             yield from (self.score_jobs([job]) for job in todo)
             return
-        global _FORKED
-        _FORKED = self  # forked workers inherit the table and the batch: nothing pickled
-        context = multiprocessing.get_context("fork")
-        try:
-            with ProcessPoolExecutor(workers, mp_context=context,
-                                     initializer=torch.set_num_threads, initargs=(1,)) as pool:
-                yield from pool.map(_score_forked, chunks)
-        except BrokenProcessPool as exc:
-            raise RuntimeError(f"a proxy worker process died ({exc}); run with workers=1, "
-                               "or free memory and retry; finished archs are kept") from None
-        finally:
-            _FORKED = None
+        yield from forked_map(_score_forked, chunks, workers, self,  # table and batch inherited
+                              "run with proxies.workers=1, or free memory and retry; "
+                              "finished archs are kept")
 
     def score_jobs(self, jobs: Sequence[tuple[str, list[str]]]
                    ) -> list[tuple[str, dict[str, float], float]]:
@@ -192,16 +181,8 @@ class ProxyTable:
         return out
 
 
-_FORKED: ProxyTable | None = None
-
-
 def _score_forked(jobs: list[tuple[str, list[str]]]) -> list[tuple[str, dict[str, float], float]]:
-    assert _FORKED is not None, "worker started without a proxy table"
-    return _FORKED.score_jobs(jobs)
-
-
-def _can_fork(x: torch.Tensor) -> bool:
-    return x.device.type == "cpu" and "fork" in multiprocessing.get_all_start_methods()
+    return inherited().score_jobs(jobs)
 
 
 
