@@ -7,6 +7,8 @@ Two measurements:
   Spearman ρ, P@top-5% with 95% bootstrap CIs, seconds per arch, beside the published
   values. Proxies come from the shared cache (``nasengine proxies`` fills it, resumably);
   ``--cached-only`` scores the finished prefix without computing more.
+* ``speed``: CPU seconds per arch of each pass and proxy (process time of one thread,
+  meaningful on a busy machine), over ``--archs`` seeded archs.
 * ``compare``: trained supernets (``--runs``) vs #params vs every proxy vs the ensemble
   vs the hybrid, on the evaluation sample of each ``--arch-seeds``, against the truth of
   each ``--datasets`` (the supernet scores are computed once per run and sample and
@@ -16,6 +18,7 @@ Two measurements:
 Reproduce (RESULTS §8):
     nasengine proxies --config cpu-proxy --archs all --set proxies.workers=2 --out runs/px-all
     python benchmarks/bench_proxies.py table --cached-only
+    python benchmarks/bench_proxies.py speed --archs 10
     nasengine train --config cpu-proxy --threads 2 --set train.data_parallel=2 \
         --set sampler.name=pada --seed 0 --out runs/pada-s0
     python benchmarks/bench_proxies.py compare --runs runs/pada-s0 --arch-seeds 0 1 \
@@ -24,6 +27,7 @@ Reproduce (RESULTS §8):
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import time
 from pathlib import Path
@@ -34,7 +38,7 @@ from nasengine import api
 from nasengine.benchmark import NB201Table
 from nasengine.config import from_dict, load_config
 from nasengine.metrics import ranking_metrics
-from nasengine.proxies import PROXIES, ArchProxy
+from nasengine.proxies import PROXIES, Probe
 from nasengine.proxies.setup import arch_list, proxy_table
 from nasengine.report import orderable, ranking_report
 
@@ -58,8 +62,8 @@ def _fmt(metrics: dict, key: str) -> str:
 def table(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     px = proxy_table(config)
-    names = PROXIES.names()
-    per_arch = [n for n in names if isinstance(PROXIES.create(n), ArchProxy)]
+    names = args.proxies or PROXIES.names()
+    per_arch = [m for n in names for m in PROXIES.create(n).members]
     sample = arch_list(px.space, args.archs, config.evaluate.arch_seed)
     if args.cached_only:
         done = 0
@@ -72,10 +76,12 @@ def table(args: argparse.Namespace) -> None:
     truth = [oracle.accuracy(n, dataset="cifar10", split="test") for n in fmt]
     sources = {px.source(a, PROXIES.create(n)) for a in sample for n in per_arch}
     seconds = sum(px.seconds.get(s, 0.0) for s in sources)
-    timed = sum(1 for s in sources if s in px.seconds)
-    print(f"{len(sample)} archs ({len(sources)} distinct networks computed, {timed} timed: "
-          f"{seconds:.0f} s, {seconds / max(len(sample), 1):.2f} s per arch in the table, "
-          f"setup {px.setup.key()})\n")
+    cpu = [px.cpu_seconds[s] for s in sources if s in px.cpu_seconds]
+    cpu_per_arch = sum(cpu) / len(cpu) * len(sources) / max(len(sample), 1) if cpu else math.nan
+    print(f"{len(sample)} archs, {len(sources)} proxy jobs (equivalent archs share "
+          f"function-only proxies); worker wall time {seconds:.0f} s = "
+          f"{seconds / max(len(sample), 1):.2f} s per arch; CPU time {cpu_per_arch:.2f} s per "
+          f"arch ({len(cpu)} jobs timed); setup {px.setup.key()}\n")
     print("| proxy | Kendall τ | Spearman ρ | P@top-5% | published ρ (Abdelfattah) | "
           "published τ / ρ (Suite-Zero, 724 archs) |")
     print("|---|---|---|---|---|---|")
@@ -86,6 +92,36 @@ def table(args: argparse.Namespace) -> None:
             (f"{PUBLISHED_RHO[name]:.3f}" if name in PUBLISHED_RHO else "-")
         print(f"| {name} | {_fmt(m, 'kendall_tau')} | {_fmt(m, 'spearman_rho')} | "
               f"{_fmt(m, 'precision_at_5')} | {published} | {SUITE_ZERO.get(name, '-')} |")
+
+
+def speed(args: argparse.Namespace) -> None:
+    """CPU seconds (this process, 1 thread) of each stage of the probe, per arch."""
+    import torch
+
+    torch.set_num_threads(1)
+    config = load_config(args.config, args.overrides)
+    px = proxy_table(config)
+    stages = {"build + seeded init": [], "forward (+ ReLU codes, features)": []}
+    sample = arch_list(px.space, str(args.archs), 0)
+    names = [n for n in PROXIES.names() if n != "ensemble"]
+    for arch in sample:
+        net = dict(px.setup.net)
+        probe = Probe(lambda: px.family.standalone(arch, **net), px.batch, px.setup.seed,
+                      px.family.input_shape(**net))
+        for label, step in (("build + seeded init", lambda: probe.net),
+                            ("forward (+ ReLU codes, features)", lambda: probe.forward),
+                            *((n, lambda n=n: PROXIES.create(n).score(probe)) for n in names)):
+            start = time.process_time()
+            step()
+            stages.setdefault(label, []).append(time.process_time() - start)
+    total = sum(sum(v) for v in stages.values()) / len(sample)
+    print(f"CPU seconds per arch over {len(sample)} seeded NB201 archs ({px.setup.key()}); a "
+          "proxy's row is what it adds once the probe's earlier passes exist (passes are "
+          "shared: snip, grad_norm and fisher share one loss backward)\n")
+    print("| stage | CPU s / arch |\n|---|---|")
+    for label, values in stages.items():
+        print(f"| {label} | {sum(values) / len(values):.3f} |")
+    print(f"| **all proxies** | **{total:.3f}** |")
 
 
 def run_scores(pipe: api.Pipeline, run: Path, seed: int) -> tuple[list, list[float], dict]:
@@ -111,7 +147,8 @@ def compare(args: argparse.Namespace) -> None:
     for run in map(Path, args.runs):
         base = json.loads((run / "config.json").read_text())
         for seed in args.arch_seeds:
-            values = {**base, "proxies": {**base.get("proxies", {}), "names": PROXIES.names(),
+            values = {**base, "proxies": {**base.get("proxies", {}),
+                                          "names": args.proxies or PROXIES.names(),
                                           "workers": args.workers}}
             values["evaluate"] = {**values["evaluate"], "arch_seed": seed,
                                   "workers": args.workers}
@@ -155,6 +192,11 @@ def main() -> None:
     t.add_argument("--archs", default="all")
     t.add_argument("--cached-only", action="store_true")
     t.add_argument("--bootstrap", type=int, default=200)
+    t.add_argument("--proxies", nargs="*", default=[], help="proxies to score [all]")
+    sp = sub.add_parser("speed")
+    sp.add_argument("--config", default="cpu-proxy")
+    sp.add_argument("--set", dest="overrides", action="append", default=[])
+    sp.add_argument("--archs", type=int, default=10)
     c = sub.add_parser("compare")
     c.add_argument("--runs", nargs="+", required=True)
     c.add_argument("--arch-seeds", nargs="+", type=int, default=[0])
@@ -162,9 +204,10 @@ def main() -> None:
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--bootstrap", type=int, default=1000)
     c.add_argument("--search-budget", type=int, default=0)
+    c.add_argument("--proxies", nargs="*", default=[], help="proxies shown [all]")
     args = parser.parse_args()
     np.seterr(all="ignore")
-    table(args) if args.what == "table" else compare(args)
+    {"table": table, "speed": speed, "compare": compare}[args.what](args)
 
 
 if __name__ == "__main__":

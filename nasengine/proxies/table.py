@@ -85,15 +85,16 @@ class ProxyTable:
         self.space = family.space()
         root = Path(cache) if cache is not None else cache_dir() / "proxies"
         self.path = root / f"{setup.key()}.jsonl"
-        self.rows, self.seconds = self._load()
+        self.rows, self.seconds, self.cpu_seconds = self._load()
         self.computed = 0  # archs scored by this object (the rest came from the cache)
 
-    def _load(self) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
-        """(arch -> its proxies, arch -> seconds spent computing them) from the cache."""
+    def _load(self) -> tuple[dict[str, dict[str, float]], dict[str, float], dict[str, float]]:
+        """(arch -> its proxies, arch -> wall and CPU seconds spent on them) from the cache."""
         rows: dict[str, dict[str, float]] = {}
         seconds: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         if not self.path.is_file():
-            return rows, seconds
+            return rows, seconds, cpu
         for line in self.path.read_text().splitlines():
             try:
                 row = json.loads(line)
@@ -101,7 +102,9 @@ class ProxyTable:
                 continue  # the line a kill interrupted; its arch is computed again
             rows.setdefault(row["arch"], {}).update(row["scores"])
             seconds[row["arch"]] = seconds.get(row["arch"], 0.0) + row.get("seconds", 0.0)
-        return rows, seconds
+            if "cpu_seconds" in row:
+                cpu[row["arch"]] = cpu.get(row["arch"], 0.0) + row["cpu_seconds"]
+        return rows, seconds, cpu
 
     def columns(self, archs: Sequence[Sample], names: Sequence[str],
                 ensemble: Sequence[str] | None = None, progress: bool = True,
@@ -127,11 +130,12 @@ class ProxyTable:
         with tqdm(total=len(todo), desc="proxies", unit="arch", disable=not show) as bar, \
                 _append(self.path) if todo else contextlib.nullcontext() as sink:
             for rows in self._score_chunks(todo, workers):
-                for arch, scores, seconds in rows:
-                    sink.write(json.dumps({"arch": arch, "scores": scores,
-                                           "seconds": round(seconds, 4)}) + "\n")
+                for arch, scores, (wall, cpu) in rows:
+                    sink.write(json.dumps({"arch": arch, "scores": scores, "seconds": round(wall, 4),
+                                           "cpu_seconds": round(cpu, 4)}) + "\n")
                     self.rows.setdefault(arch, {}).update(scores)
-                    self.seconds[arch] = self.seconds.get(arch, 0.0) + seconds
+                    self.seconds[arch] = self.seconds.get(arch, 0.0) + wall
+                    self.cpu_seconds[arch] = self.cpu_seconds.get(arch, 0.0) + cpu
                 sink.flush()
                 self.computed += len(rows)
                 bar.update(len(rows))
@@ -148,7 +152,7 @@ class ProxyTable:
         return self.rows[self.source(arch, proxy)][proxy.name]
 
     def _score_chunks(self, todo: list[tuple[str, list[str]]], workers: int
-                      ) -> Iterator[list[tuple[str, dict[str, float], float]]]:
+                      ) -> Iterator[list[tuple[str, dict[str, float], tuple[float, float]]]]:
         """Rows in order: one at a time in this process (a kill loses no finished arch),
         ``CHUNK`` at a time from forked workers (a kill loses the chunks in flight)."""
         chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
@@ -160,13 +164,14 @@ class ProxyTable:
                               "finished archs are kept")
 
     def score_jobs(self, jobs: Sequence[tuple[str, list[str]]]
-                   ) -> list[tuple[str, dict[str, float], float]]:
-        """(arch, its proxies, the seconds they took) of each job."""
+                   ) -> list[tuple[str, dict[str, float], tuple[float, float]]]:
+        """(arch, its proxies, (wall, CPU) seconds they took) of each job; CPU seconds say
+        what a free core would take when other work shares the machine."""
         out = []
         for arch, names in jobs:
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             scores = self.score(self.space.parse(arch), names)
-            out.append((arch, scores, time.perf_counter() - start))
+            out.append((arch, scores, (time.perf_counter() - wall, time.process_time() - cpu)))
         return out
 
     def score(self, arch: Sample, names: Sequence[str]) -> dict[str, float]:
@@ -181,7 +186,7 @@ class ProxyTable:
         return out
 
 
-def _score_forked(jobs: list[tuple[str, list[str]]]) -> list[tuple[str, dict[str, float], float]]:
+def _score_forked(jobs: list[tuple[str, list[str]]]) -> list[tuple[str, dict[str, float], tuple[float, float]]]:
     return inherited().score_jobs(jobs)
 
 
