@@ -84,7 +84,9 @@ def write_table(config: RunConfig, out: str | Path, *, space: str | None = None,
     names = list(names) or PROXIES.names()
     for name in names:
         PROXIES.get(name)
-    table = proxy_table(config, space)
+    from ..device import resolve_device
+
+    table = proxy_table(config, space, resolve_device(config.device))
     sample = arch_list(table.space, archs, config.evaluate.arch_seed)
     start = time.perf_counter()
     columns = table.columns(sample, names, ensemble=config.proxies.ensemble or None,
