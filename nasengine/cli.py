@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, search, proxies, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, proxies, study, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -16,7 +16,7 @@ from .errors import ConfigError, NasEngineError
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="demo",
-                   help="preset name (demo, cpu-proxy, smoke) or TOML file [demo]")
+                   help="preset name (demo, cpu-proxy, smoke, nb201-paper) or TOML file [demo]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
     p.add_argument("--out", default=None, help="run folder [runs/<config name>]")
@@ -59,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
                          help="'all' (seeded order) or a number of seeded archs [all]")
     proxies.add_argument("--proxies", dest="names", default="",
                          help="comma-separated proxy names [every registered proxy]")
+    study = sub.add_parser("study", help="methods x seeds at one budget and protocol, "
+                           "ranked against the ground truth: one report (study.md)")
+    study.add_argument("study_config", metavar="CONFIG",
+                       help="study TOML (examples: benchmarks/studies/*.toml)")
+    study.add_argument("--out", default=None, help="study folder [runs/<CONFIG name>]")
+    study.add_argument("--workers", type=int, default=None,
+                       help="parallel cell processes [the study's workers, else 1]")
+    study.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a field of every cell (repeatable)")
+    study.add_argument("--report-only", action="store_true",
+                       help="train nothing; report the finished cells")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -140,7 +151,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from . import api
 
+    if args.command == "study":
+        return _study(args)
     config, out, progress = _config(args), _out(args), not args.no_progress
+    if config.estimate_cost and args.command in ("train", "run"):
+        from .cost import describe_estimate, estimate_cost
+
+        print(describe_estimate(estimate_cost(config)), flush=True)
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress)
         print(f"trained: {out / 'checkpoint.pt'}")
@@ -170,6 +187,20 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace) -> int:
+    from . import api
+
+    out = Path(args.out) if args.out else Path("runs") / Path(args.study_config).stem
+    report = api.study(args.study_config, out, workers=args.workers, overrides=args.overrides,
+                       report_only=args.report_only)
+    for name, row in report["rows"].items():
+        tau = row["kendall_tau"]
+        print(f"{name:>24}: Kendall tau {tau['mean']:+.3f} ± {tau['std']:.3f} "
+              f"over {len(tau['per_seed'])} seed(s)")
+    print(f"report: {out / 'study.md'}  {out / 'study.json'}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .spaces import describe, get_family
 
@@ -193,8 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nasengine: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("nasengine: interrupted; the last finished epoch is checkpointed "
-              "(continue with --resume)", file=sys.stderr)
+        again = "rerun the same command" if args.command == "study" else "continue with --resume"
+        print(f"nasengine: interrupted; the last finished epoch is checkpointed ({again})",
+              file=sys.stderr)
         return 130
 
 

@@ -36,6 +36,9 @@ class DataConfig:
     source: str | None = None  # None: $NASENGINE_DATA/<dataset>
     train_limit: int | None = None  # train on a seeded subset (tests, quick looks)
     augment: bool = True
+    # Hold out this many training images (seeded) as the validation split that learning
+    # samplers score archs on (ENAS's reward, ShiftNAS's shift); never the test images.
+    valid_images: int = 0
 
 
 @dataclass
@@ -76,6 +79,10 @@ class EvalConfig:
     oracle_split: str = "test"
     bootstrap: int = 1000
     workers: int = 1  # forked 1-thread scoring processes (CPU); 2 on a 2-core machine
+    # Ranking over training: every track_every epochs (0: off) score track_archs seeded archs
+    # and write their Kendall tau to metrics.jsonl; training results do not move.
+    track_every: int = 0
+    track_archs: int = 20
 
 
 @dataclass
@@ -138,6 +145,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    estimate_cost: bool = False  # time a few steps and print the run's cost before it starts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,10 +153,12 @@ class RunConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The fields a checkpoint must agree with to be resumed.
 
-        ``fewshot`` joins only when splitting is on, so one-shot checkpoints written
-        before it existed still resume.
+        ``fewshot`` joins only when splitting is on (``data.valid_images`` only when
+        non-zero), so checkpoints written before those fields existed still resume.
         """
         d = self.to_dict()
+        if not self.data.valid_images:  # runs from before the validation split still resume
+            del d["data"]["valid_images"]
         keys = ("supernet", "data", "train", "sampler", "seed") + (
             ("fewshot",) if self.fewshot.strategy else ())
         return {k: d[k] for k in keys}

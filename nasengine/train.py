@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 from tqdm.auto import tqdm
@@ -22,7 +22,7 @@ from .config import TrainConfig
 from .device import autocast, tune_cpu_allocator
 from .errors import TrainingError
 from .parallel import step_runner
-from .samplers.base import Sampler, StepFeedback
+from .samplers.base import Sampler, SamplerContext, StepFeedback
 from .supernet.base import Supernet
 
 CHECKPOINT = "checkpoint.pt"
@@ -30,6 +30,12 @@ METRICS = "metrics.jsonl"
 
 ParamLineage = Mapping[torch.nn.Parameter, torch.nn.Parameter]
 """new parameter -> the parameter whose optimizer state (momentum) it continues."""
+
+EpochCallback = Callable[[int, Supernet], "dict[str, Any] | None"]
+"""(epoch just finished, 0-based; the supernet) -> fields for the epoch's metrics record.
+
+Called after the epoch's reshaping and before its checkpoint; it must leave the supernet's
+weights, buffers, mode and every random stream as it found them (see ``tracking``)."""
 
 
 @dataclass
@@ -62,13 +68,16 @@ class Trainer:
 
     def __init__(self, supernet: Supernet, sampler: Sampler, loader: Any, config: TrainConfig,
                  out_dir: str | Path, fingerprint: dict[str, Any],
-                 device: torch.device = torch.device("cpu"), progress: bool = True) -> None:
+                 device: torch.device = torch.device("cpu"), progress: bool = True,
+                 context: SamplerContext | None = None,
+                 callbacks: Sequence[EpochCallback] = ()) -> None:
         self.supernet = supernet.to(device)
         if config.channels_last:
             self.supernet.to(memory_format=torch.channels_last)
         self.sampler, self.loader, self.config = sampler, loader, config
         self.out_dir, self.fingerprint = Path(out_dir), fingerprint
         self.device, self.progress = device, progress
+        self.context, self.callbacks = context, list(callbacks)
         self.runner = step_runner(config.data_parallel, device,
                                   lambda: autocast(device, config.amp))
         self.optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr,
@@ -131,6 +140,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.exists():
             self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        if self.context is not None:
+            self.sampler.bind(self.context)
         self.sampler.on_train_start(self.config.epochs, len(self.loader))
         if self.device.type == "cpu":
             tune_cpu_allocator()
@@ -142,11 +153,14 @@ class Trainer:
         done_here = 0
         while self.epoch < self.config.epochs and (stop_after is None or done_here < stop_after):
             record = self._train_epoch(self.epoch)
+            self.sampler.on_epoch_end(self.epoch)
             sampler_log = self.sampler.epoch_log()
             if sampler_log is not None:
                 record["sampler"] = sampler_log
             self.history.append(record)
             self._end_epoch(self.epoch)
+            for callback in self.callbacks:
+                record.update(callback(self.epoch, self.supernet) or {})
             self.epoch += 1
             done_here += 1
             save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
