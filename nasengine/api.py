@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -19,6 +19,7 @@ from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
+from .registry import Registry
 from .runfolder import guard_overwrite, locked, remove_stale_temps
 from .samplers import SAMPLERS, Sampler
 from .samplers.base import SamplerContext
@@ -242,21 +243,54 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
                                    workers=pipe.config.evaluate.workers)
     seconds = time.perf_counter() - start
     protocol = {**evaluator.describe(), "checkpoint": _trained_for(pipe, state)}
-    return ranking_report(pipe, archs, scores, protocol, seconds,
-                          Path(report_dir) if report_dir else out)
+    ec, sc = pipe.config.evaluate, pipe.config.supernet
+    return ranking_report(
+        ranking_data(pipe, archs, scores, protocol, progress),
+        Path(report_dir) if report_dir else out, seconds=seconds, config=pipe.config.to_dict(),
+        title=f"{sc.space} C={sc.channels} N={sc.cells}, BN={ec.bn}",
+        n_bootstrap=ec.bootstrap, seed=ec.arch_seed)
+
+
+def ranking_data(pipe: Pipeline, archs: list[Sample], scores: list[float],
+                 protocol: dict[str, Any], progress: bool = True) -> Any:
+    """The report's data: the oracle's truth and #params, and the configured proxies
+    (with the hybrid ranking) on the same archs."""
+    from .benchmark import NB201Table
+    from .report import RankingData
+
+    ec = pipe.config.evaluate
+    oracle = NB201Table.from_path(ec.oracle)
+    names = [pipe.space.format(a) for a in archs]
+    truth = [oracle.accuracy(n, dataset=ec.oracle_dataset, split=ec.oracle_split) for n in names]
+    data = RankingData(
+        names, scores, truth, [oracle.params(n) for n in names],
+        {**protocol, "archs": ec.archs, "oracle": f"{ec.oracle_dataset}/{ec.oracle_split}"},
+        optimum=oracle.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split))
+    pc = pipe.config.proxies
+    if pc.names:  # the rivals shown: the configured proxies and what the hybrid reads
+        from .proxies.hybrid import hybrid_ranking
+        from .proxies.setup import proxy_columns, proxy_table
+
+        data.rivals = proxy_columns(pipe.config, archs, progress,
+                                    proxy_table(pipe.config, device=pipe.device))
+        data.hybrid = hybrid_ranking(data, pc.hybrid)
+    return data
 
 
 def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution",
            budget: int = 100, seed: int = 0, options: dict[str, Any] | None = None,
            progress: bool = True, pipe: Pipeline | None = None,
-           limits: dict[str, float] | None = None) -> dict[str, Any]:
+           limits: dict[str, float] | None = None, score: str = "supernet") -> dict[str, Any]:
     """Search the space for the arch the trained supernet in ``out`` scores highest.
 
     The study is stored in ``out/search.db`` (one study per optimiser and seed), so a
     search continues where it stopped; ``search.json`` / ``search.png`` report the
     incumbent's true accuracy and regret when the space has a ground truth (NB201).
     ``limits`` caps the stand-alone network's complexity, e.g. ``{"params": 1e6}``
-    (keys of the space family's ``complexity``: ``params``, ``flops``).
+    (keys of the space family's ``complexity``: ``params``, ``flops``). ``score`` is
+    what the search maximises: ``supernet`` (its accuracy) or ``hybrid`` (the supernet
+    and ``proxies.hybrid`` by log-rank among the evaluation sample; see
+    :mod:`nasengine.proxies.hybrid`).
     """
     from .search.report import search_report
     from .search.study import ArchSearch
@@ -270,8 +304,11 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
                 "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring},
                 **({"limits": limits} if limits else {})}
-    study = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
-                       storage=out / "search.db", canonical=pipe.supernet.canonical,
+    objective, canonical, described = SEARCH_SCORES.create(score, pipe=pipe, evaluator=evaluator,
+                                                           progress=progress)
+    identity.update(described)
+    study = ArchSearch(pipe.space, objective, optimizer, seed=seed,
+                       storage=out / "search.db", canonical=canonical,
                        options=options, identity=identity,
                        constraint=complexity_limit(pipe.family, limits) if limits else None)
     result = study.run(budget, progress=progress)
@@ -279,6 +316,57 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     return search_report(result, out, study.identity, truth=truth, optimum=optimum,
                          seconds=sum(t["seconds"] for t in result.trials),
                          checkpoint=_trained_for(pipe, state))
+
+
+SearchScore = tuple[Callable[[Sample], float], Any, dict[str, Any]]
+"""(objective, the canonical form it may share evaluations by, what the study records)."""
+SEARCH_SCORES: Registry[SearchScore] = Registry("search score")
+
+
+@SEARCH_SCORES.register("supernet")
+def _supernet_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
+    return evaluator.score, pipe.supernet.canonical, {}
+
+
+@SEARCH_SCORES.register("hybrid")
+def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
+    """The hybrid rule against the evaluation sample: its archs are scored by the supernet
+    and the proxies first (the proxies from their cache)."""
+    from .proxies.hybrid import HybridObjective
+    from .proxies.setup import check_names, proxy_table
+    from .proxies.table import expand
+
+    check_names(pipe.config)
+    pc = pipe.config.proxies
+    members, needed = expand(pc.hybrid, pc.ensemble or None)
+    table = proxy_table(pipe.config, device=pipe.device)
+    reference = pipe.arch_sample()
+    per_arch = table.columns(reference, needed, progress=progress, workers=pc.workers)
+    supernet = evaluator.score_many(reference, progress=progress,
+                                    workers=pipe.config.evaluate.workers)
+    rule = HybridObjective(supernet, members, per_arch)
+    supernet_score = _shared(evaluator.score, pipe.supernet.canonical)
+
+    def objective(arch: Sample) -> float:
+        values = table.columns([arch], needed, progress=False)
+        return rule(supernet_score(arch), {k: float(v[0]) for k, v in values.items()})
+
+    return objective, None, {"score": {"name": "hybrid", "members": pc.hybrid,
+                                       "proxies": {"seed": pc.seed, "batch": pc.batch_size}}}
+
+
+def _shared(score: Callable[[Sample], float], canonical: Callable[[Sample], Any]
+            ) -> Callable[[Sample], float]:
+    """``score`` evaluated once per canonical arch (the proxies differ within a class)."""
+    cache: dict[tuple, float] = {}
+
+    def shared(arch: Sample) -> float:
+        key = tuple(canonical(arch).items())
+        if key not in cache:
+            cache[key] = score(arch)
+        return cache[key]
+
+    return shared
 
 
 def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:

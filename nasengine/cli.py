@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, search, study, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, proxies, study, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -51,6 +51,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="only archs whose stand-alone network has <= M million params")
     search.add_argument("--max-flops", type=float, default=None, metavar="M",
                         help="only archs whose stand-alone network has <= M million FLOPs")
+    search.add_argument("--score", default="supernet", choices=("supernet", "hybrid"),
+                        help="what the search maximises: the supernet's accuracy, or the "
+                        "hybrid of supernet and proxies.hybrid [supernet]")
+    proxies = sub.add_parser("proxies", help="training-free proxies of many archs (cached, "
+                             "resumable): --out/proxies.csv")
+    _run_args(proxies)
+    proxies.add_argument("--space", default=None, help="search space [the config's]")
+    proxies.add_argument("--archs", default="all",
+                         help="'all' (seeded order) or a number of seeded archs [all]")
+    proxies.add_argument("--proxies", dest="names", default="",
+                         help="comma-separated proxy names [every registered proxy]")
     study = sub.add_parser("study", help="methods x seeds at one budget and protocol, "
                            "ranked against the ground truth: one report (study.md)")
     study.add_argument("study_config", metavar="CONFIG",
@@ -98,6 +109,11 @@ def _print_ranking(report: dict, out: Path) -> None:
     s, p = report["supernet"], report["params_proxy"]
     print(f"Kendall tau  supernet {s['kendall_tau']:+.3f}   #params proxy {p['kendall_tau']:+.3f}")
     print(f"Spearman rho supernet {s['spearman_rho']:+.3f}   #params proxy {p['spearman_rho']:+.3f}")
+    others = {**({"hybrid": report["hybrid"]} if "hybrid" in report else {}),
+              **report.get("rivals", {})}
+    if others:
+        print("Kendall tau  " + "   ".join(f"{k} {m['kendall_tau']:+.3f}"
+                                           for k, m in others.items()))
     print(f"supernet top-1 pick: true acc {s['top1_true_acc']:.2f}% "
           f"(rank {s['top1_true_rank']} of {s['n']})")
     print(verdict(report))
@@ -155,7 +171,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         limits = {k: 1e6 * v for k, v in (("params", args.max_params),
                                           ("flops", args.max_flops)) if v is not None}
         _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
-                                 _options(args.options), progress=progress, limits=limits), out)
+                                 _options(args.options), progress=progress, limits=limits,
+                                 score=args.score), out)
+    elif args.command == "proxies":
+        from .proxies.setup import write_table
+
+        names = [n.strip() for n in args.names.split(",") if n.strip()]
+        summary = write_table(config, out, space=args.space, archs=args.archs, names=names,
+                              progress=progress)
+        per_arch = summary["seconds_per_computed_arch"]
+        print(f"{summary['archs']} archs x {len(summary['proxies'])} proxies; computed "
+              f"{summary['computed']} in {summary['seconds']:.1f} s"
+              + (f" ({per_arch:.3f} s each)" if per_arch else " (all from the cache)"))
+        print(f"table: {out / 'proxies.csv'}  cache: {summary['cache']}")
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:

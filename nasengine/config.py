@@ -103,6 +103,37 @@ class FewShotConfig:
 
 
 @dataclass
+class ProxyConfig:
+    """Training-free rivals (nasengine.proxies) scored on each arch's stand-alone network.
+
+    Every ranking report shows ``names`` beside the supernet on the same archs; the
+    hybrid ranking sums the log-ranks of the supernet and of ``hybrid``. Values are
+    cached under ``cache`` (default ``$NASENGINE_CACHE/proxies``) by space, network,
+    batch and seed, so each arch is scored once for every report.
+    """
+
+    names: list[str] = field(default_factory=list)  # e.g. ["naswot", "synflow", "ensemble"]
+    ensemble: list[str] = field(default_factory=list)  # members; empty: AZ-NAS's four
+    hybrid: list[str] = field(default_factory=lambda: ["ensemble"])
+    seed: int = 0  # initialisation and minibatch
+    batch_size: int = 64  # training images in the minibatch
+    channels: int = 16  # the stand-alone network the ground truth trained (NB201: C16N5)
+    cells: int = 5
+    cache: str | None = None
+    workers: int = 1  # forked 1-thread processes (CPU)
+
+    def __post_init__(self) -> None:
+        for key in ("names", "ensemble", "hybrid"):
+            value = getattr(self, key)
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"proxies.{key} must be a list of proxy names, got {value!r}")
+        for key in ("batch_size", "channels", "cells", "workers"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"proxies.{key} must be a positive integer, got {value!r}")
+
+
+@dataclass
 class RunConfig:
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -110,6 +141,7 @@ class RunConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     evaluate: EvalConfig = field(default_factory=EvalConfig)
     fewshot: FewShotConfig = field(default_factory=FewShotConfig)
+    proxies: ProxyConfig = field(default_factory=ProxyConfig)
     seed: int = 0
     device: str = "auto"
     threads: int | None = None

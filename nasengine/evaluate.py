@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from abc import ABC, abstractmethod
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -21,6 +19,7 @@ import torch
 from torch import nn
 
 from .device import tune_cpu_allocator
+from .forking import forked_map, inherited
 from .progress import progress_bar
 from .registry import Registry
 from .space import Sample
@@ -153,25 +152,13 @@ class Evaluator:
         if workers <= 1 or len(chunks) < 2 or not _can_fork(self.supernet):
             yield from (_score_keys(self, chunk) for chunk in chunks)
             return
-        global _FORKED
-        _FORKED = self  # the forked workers inherit it: no pickling of the supernet
-        context = multiprocessing.get_context("fork")
-        try:  # an executor, not a Pool: a killed worker raises instead of hanging
-            with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_thread) as pool:
-                yield from pool.map(_score_forked, chunks)
-        except BrokenProcessPool as exc:
-            raise RuntimeError(f"a ranking worker process died ({exc}); rank with "
-                               "evaluate.workers=1, or free memory and retry") from None
-        finally:
-            _FORKED = None
+        yield from forked_map(_score_forked, chunks, workers, self,  # the supernet: not pickled
+                              "rank with evaluate.workers=1, or free memory and retry")
 
     def describe(self) -> dict[str, Any]:
         return {**self.protocol.describe(), "eval_images": sum(len(y) for _, y in self.batches),
                 "eval_batches": len(self.batches),
                 "distinct_evaluations": getattr(self, "distinct_evaluations", None)}
-
-
-_FORKED: Evaluator | None = None
 
 
 def _on_cpu(model: nn.Module) -> bool:
@@ -182,14 +169,9 @@ def _can_fork(model: nn.Module) -> bool:
     return _on_cpu(model) and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _one_thread() -> None:
-    torch.set_num_threads(1)
-
-
 def _score_keys(evaluator: Evaluator, keys: Iterable[tuple]) -> list[float]:
     return [evaluator.score(dict(key)) for key in keys]
 
 
 def _score_forked(keys: list[tuple]) -> list[float]:
-    assert _FORKED is not None, "worker started without an evaluator"
-    return _score_keys(_FORKED, keys)
+    return _score_keys(inherited(), keys)

@@ -31,15 +31,33 @@ def scatter_ranking(predicted: Sequence[float], true: Sequence[float], path: str
     With ``proxy``, a second panel shows the #params proxy against the same truth,
     so the figure shows at a glance whether the supernet beats the trivial baseline.
     """
-    pred, tru = validate_pair(predicted, true)
-    panels = [(pred, labels[0])]
+    validate_pair(predicted, true)
     if proxy is not None:
-        panels.append((validate_pair(proxy, tru, ("proxy", "true"))[0], proxy_label))
-    fig = _figure(ncols=len(panels))
-    for ax, (x, xlabel) in zip(fig.axes, panels):
+        validate_pair(proxy, true, ("proxy", "true"))
+    panels = {labels[0]: predicted, **({proxy_label: proxy} if proxy is not None else {})}
+    return scatter_panels(panels, true, path, title=title, ylabel=labels[1])
+
+
+def scatter_panels(panels: Mapping[str, Sequence[float]], true: Sequence[float],
+                   path: str | Path, *, title: str = "", ylabel: str = "true accuracy (%)",
+                   ncols: int = 4) -> Path:
+    """One scatter of each scorer (supernet, rivals) against the same truth, with its tau,
+    up to ``ncols`` panels a row."""
+    if not panels:
+        raise ConfigError("scatter_panels needs at least one scorer")
+    tru = None
+    checked = []
+    for i, (label, values) in enumerate(panels.items()):
+        x, tru = validate_pair(values, true if tru is None else tru,
+                               ("predicted" if i == 0 else str(label), "true"))
+        checked.append((x, str(label)))
+    fig = _figure(ncols=min(ncols, len(checked)), nrows=-(-len(checked) // ncols))
+    for ax in fig.axes[len(checked):]:
+        ax.set_visible(False)
+    for ax, (x, xlabel) in zip(fig.axes, checked):
         ax.scatter(x, tru, s=10, alpha=0.6, edgecolors="none")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(labels[1])
+        ax.set_ylabel(ylabel)
         ax.text(0.03, 0.97, f"Kendall τ = {kendall_tau(x, tru):+.3f}\nn = {len(tru)}",
                 transform=ax.transAxes, va="top", ha="left",
                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
@@ -120,13 +138,13 @@ def _series_arrays(name: str, x: Sequence[float] | None, value: Series
     return arrays[0], arrays[1], arrays[2] if std is not None else None
 
 
-def _figure(ncols: int) -> Figure:
+def _figure(ncols: int, nrows: int = 1) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.0 * ncols, 4.2), layout="constrained")
+    fig = Figure(figsize=(5.0 * ncols, 4.2 * nrows), layout="constrained")
     FigureCanvasAgg(fig)
-    fig.subplots(1, ncols, squeeze=False)
+    fig.subplots(nrows, ncols, squeeze=False)
     return fig
 
 

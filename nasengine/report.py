@@ -1,24 +1,25 @@
-"""Ranking reports: supernet scores vs ground truth, beside the #params proxy.
+"""Ranking reports: supernet scores vs ground truth, beside every free rival.
 
-Every report records how it was produced (BN protocol, images, arch set) and
-shows whether the supernet beats the trivial "more parameters is better"
-predictor, the baseline a one-shot ranking must clear to mean anything.
+A report is built from data (:class:`RankingData`: arch names, the supernet's scores,
+the truth, the rivals' scores on the same archs, the protocol), never from a pipeline,
+so it can be made from any source and tested on a small synthetic table. Every report
+records how it was produced (BN protocol, images, arch set) and says whether the
+supernet beats what costs nothing: the #params proxy and the configured training-free
+proxies (:mod:`nasengine.proxies`), each with the same metrics and bootstrap CIs.
 """
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
-from .benchmark import NB201Table
+import numpy as np
+
 from .checkpoint import atomic_write_json, atomic_write_text
 from .metrics import ranking_metrics
-from .plots import scatter_ranking
-from .space import Sample
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .api import Pipeline
+from .plots import scatter_panels
 
 SUMMARY_KEYS = ("kendall_tau", "spearman_rho", "pearson_r", "precision_at_5", "precision_at_10",
                 "top1_true_acc", "top1_true_rank", "regret")
@@ -28,57 +29,86 @@ PRECISION_NOTE = ("precision_at_k: the share of the supernet's top k% of the arc
                   "also in the true top k% (k is a percentage, not a count).")
 
 
-def ranking_report(pipe: Pipeline, archs: Sequence[Sample], scores: Sequence[float],
-                   protocol: dict[str, Any], seconds: float, out: Path) -> dict[str, Any]:
-    """Compare ``scores`` with the oracle; write ranking.json/.md/.png and scores.csv."""
-    ec = pipe.config.evaluate
-    oracle = NB201Table.from_path(ec.oracle)
-    names = [pipe.space.format(a) for a in archs]
-    true = [oracle.accuracy(n, dataset=ec.oracle_dataset, split=ec.oracle_split) for n in names]
-    params = [oracle.params(n) for n in names]
-    optimum = oracle.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split)
-    kw = {"n_bootstrap": ec.bootstrap, "seed": ec.arch_seed, "optimum": optimum}
+@dataclass
+class RankingData:
+    """Everything a ranking report shows, in arch order."""
+
+    names: list[str]
+    scores: Sequence[float]  # the supernet's
+    truth: Sequence[float]
+    params: Sequence[float]  # #params (M): the trivial rival, always shown
+    protocol: dict[str, Any]
+    rivals: dict[str, Sequence[float]] = field(default_factory=dict)  # proxy -> scores
+    hybrid: Sequence[float] | None = None  # supernet + proxies, by a truth-free rule
+    optimum: float | None = None  # best truth in the whole space (regret_global)
+
+
+def ranking_report(data: RankingData, out: Path, *, seconds: float, config: dict[str, Any],
+                   title: str = "", n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Compare every scorer with the truth; write ranking.json/.md/.png and scores.csv."""
+    kw = {"n_bootstrap": n_bootstrap, "seed": seed, "optimum": data.optimum}
     report = {
-        "config": pipe.config.to_dict(),
-        "protocol": {**protocol, "archs": ec.archs, "n_archs": len(archs),
-                     "oracle": f"{ec.oracle_dataset}/{ec.oracle_split}"},
-        "seconds": seconds, "archs_per_s": len(archs) / max(seconds, 1e-9),
-        "supernet": ranking_metrics(scores, true, **kw),
-        "params_proxy": ranking_metrics(params, true, **kw),
+        "config": config,
+        "protocol": {**data.protocol, "n_archs": len(data.names)},
+        "seconds": seconds, "archs_per_s": len(data.names) / max(seconds, 1e-9),
+        "supernet": ranking_metrics(data.scores, data.truth, **kw),
+        "params_proxy": ranking_metrics(data.params, data.truth, **kw),
+        "rivals": {name: ranking_metrics(orderable(v), data.truth, **kw)
+                   for name, v in data.rivals.items()},
         "notes": {"precision_at_k": PRECISION_NOTE},
     }
+    if data.hybrid is not None:
+        report["hybrid"] = ranking_metrics(data.hybrid, data.truth, **kw)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "ranking.json", report)
-    atomic_write_text(out / "scores.csv", _scores_csv(names, scores, true, params))
+    atomic_write_text(out / "scores.csv", _scores_csv(data))
     atomic_write_text(out / "ranking.md", summary_markdown(report))
-    scatter_ranking(scores, true, out / "ranking.png", proxy=params,
-                    title=f"{pipe.config.supernet.space} C={pipe.config.supernet.channels} "
-                          f"N={pipe.config.supernet.cells}, BN={protocol['bn']}")
+    panels = {"supernet score": data.scores, "#params (M)": data.params,
+              **({"hybrid (log-rank sum)": data.hybrid} if data.hybrid is not None else {}),
+              **{name: orderable(v) for name, v in data.rivals.items()}}
+    scatter_panels(panels, data.truth, out / "ranking.png", title=title)
     return report
 
 
-def _scores_csv(names: Sequence[str], scores: Sequence[float], true: Sequence[float],
-                params: Sequence[float]) -> str:
+def orderable(values: Sequence[float]) -> np.ndarray:
+    """Scores with -inf ("worst possible", e.g. a network that ignores its input) moved
+    just below the lowest finite score, so that rank metrics can use them."""
+    v = np.asarray(values, dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    floor = finite.min() - 1.0 if finite.size else 0.0
+    return np.where(np.isneginf(v), floor, v)
+
+
+def _scores_csv(data: RankingData) -> str:
+    extra = ({"hybrid": data.hybrid} if data.hybrid is not None else {}) | data.rivals
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["arch", "supernet_acc", "true_acc", "params_M"])
-    writer.writerows(zip(names, scores, true, params))
+    writer.writerow(["arch", "supernet_acc", "true_acc", "params_M", *extra])
+    writer.writerows(zip(data.names, data.scores, data.truth, data.params, *extra.values()))
     return buf.getvalue()
 
 
+def _columns(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The report's scorers in table order: supernet, hybrid, #params, each proxy."""
+    return {"supernet": report["supernet"],
+            **({"hybrid": report["hybrid"]} if "hybrid" in report else {}),
+            "#params proxy": report["params_proxy"], **report.get("rivals", {})}
+
+
 def summary_markdown(report: dict[str, Any]) -> str:
-    """A side-by-side table: supernet vs #params proxy, with 95% bootstrap CIs."""
+    """A side-by-side table of every scorer, with 95% bootstrap CIs."""
     p = report["protocol"]
+    columns = _columns(report)
     lines = [f"# Ranking report ({p['n_archs']} archs, oracle {p['oracle']})", "",
              f"BN protocol: `{p['bn']}`" + "".join(f", {k}={v}" for k, v in p.items()
                                                    if k.startswith("recal"))
              + f"; {p['eval_images']} held-out images per arch; "
                f"{report['archs_per_s']:.1f} archs/s.",
-             "", "| metric | supernet | #params proxy |", "| --- | --- | --- |"]
+             "", "| metric | " + " | ".join(columns) + " |",
+             "| --- |" + " --- |" * len(columns)]
     for key in SUMMARY_KEYS:
-        cells = [_cell(report[who], key) for who in ("supernet", "params_proxy")]
         label = f"{key} (top {key.rsplit('_', 1)[1]}%)" if key.startswith("precision_at") else key
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+        lines.append(f"| {label} | " + " | ".join(_cell(m, key) for m in columns.values()) + " |")
     done = p.get("checkpoint")
     if done and not done["finished"]:
         lines += ["", f"**Unfinished supernet**: checkpoint of epoch {done['epoch']} of "
@@ -96,9 +126,26 @@ def _cell(metrics: dict[str, Any], key: str) -> str:
     return f"{text} [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else text
 
 
+def strongest_rival(report: dict[str, Any]) -> tuple[str, float]:
+    """The free rival (#params or a proxy) with the highest Kendall tau."""
+    rivals = {"the #params proxy": report["params_proxy"]["kendall_tau"],
+              **{f"the {name} proxy": m["kendall_tau"]
+                 for name, m in report.get("rivals", {}).items()}}
+    name = max(rivals, key=lambda k: (rivals[k], k == "the #params proxy"))
+    return name, rivals[name]
+
+
 def verdict(report: dict[str, Any]) -> str:
-    """One honest sentence: does the supernet rank better than counting parameters?"""
-    tau_s, tau_p = report["supernet"]["kendall_tau"], report["params_proxy"]["kendall_tau"]
-    word = "beats" if tau_s > tau_p else "does NOT beat"
-    return (f"The supernet ({tau_s:+.3f}) {word} the #params proxy ({tau_p:+.3f}) on Kendall tau"
-            f" over {report['protocol']['n_archs']} archs.")
+    """One honest sentence: does the supernet rank better than its strongest free rival?"""
+    tau_s = report["supernet"]["kendall_tau"]
+    name, tau_r = strongest_rival(report)
+    word = "beats" if tau_s > tau_r else "does NOT beat"
+    strongest = "" if name == "the #params proxy" and not report.get("rivals") else \
+        "the strongest free rival, "
+    text = (f"The supernet ({tau_s:+.3f}) {word} {strongest}{name} ({tau_r:+.3f}) on Kendall "
+            f"tau over {report['protocol']['n_archs']} archs.")
+    if "hybrid" in report:
+        tau_h = report["hybrid"]["kendall_tau"]
+        text += (f" The hybrid ranking ({tau_h:+.3f}) "
+                 f"{'beats' if tau_h > max(tau_s, tau_r) else 'does NOT beat'} both.")
+    return text

@@ -1,0 +1,214 @@
+"""Training-free proxies against NB201, alone and beside trained supernets.
+
+Two measurements:
+
+* ``table``: every proxy over NB201 archs (all 15,625 in a seeded random order, so a
+  table stopped early is a uniform sample) against CIFAR-10 test accuracy: Kendall τ,
+  Spearman ρ, P@top-5% with 95% bootstrap CIs, seconds per arch, beside the published
+  values. Proxies come from the shared cache (``nasengine proxies`` fills it, resumably);
+  ``--cached-only`` scores the finished prefix without computing more.
+* ``speed``: CPU seconds per arch of each pass and proxy (process time of one thread,
+  meaningful on a busy machine), over ``--archs`` seeded archs.
+* ``compare``: trained supernets (``--runs``) vs #params vs every proxy vs the ensemble
+  vs the hybrid, on the evaluation sample of each ``--arch-seeds``, against the truth of
+  each ``--datasets`` (the supernet scores are computed once per run and sample and
+  kept in ``<run>/proxy-bench/``); with ``--search-budget`` also the regret of an
+  evolution search maximising the supernet and the hybrid.
+
+Reproduce (RESULTS §8):
+    nasengine proxies --config cpu-proxy --archs all --set proxies.workers=2 --out runs/px-all
+    python benchmarks/bench_proxies.py table --cached-only
+    python benchmarks/bench_proxies.py speed --archs 10
+    nasengine train --config cpu-proxy --threads 2 --set train.data_parallel=2 \
+        --set sampler.name=pada --seed 0 --out runs/pada-s0
+    python benchmarks/bench_proxies.py compare --runs runs/pada-s0 --arch-seeds 0 1 \
+        --datasets cifar10 cifar100
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nasengine import api
+from nasengine.benchmark import NB201Table
+from nasengine.config import from_dict, load_config
+from nasengine.metrics import ranking_metrics
+from nasengine.proxies import PROXIES, Probe
+from nasengine.proxies.setup import arch_list, proxy_table
+from nasengine.report import orderable, ranking_report
+
+#: Spearman ρ over all 15,625 archs vs the cifar10-valid model's test accuracy, batch 64
+#: of real images (Abdelfattah et al., zero-cost-nas); AZ-NAS notebook (NATS cifar10
+#: test, random inputs, batch 64): τ 0.741 / ρ 0.913 for its log-rank ensemble
+PUBLISHED_RHO = {"synflow": 0.737, "jacob_cov": 0.731, "snip": 0.596, "grad_norm": 0.594,
+                 "fisher": 0.36}
+PUBLISHED_ENSEMBLE = "τ 0.741 / ρ 0.913 (AZ-NAS)"
+# NAS-Bench-Suite-Zero (724 archs, cifar10 valid): τ / ρ
+SUITE_ZERO = {"naswot": "0.593 / 0.787", "jacob_cov": "0.584 / 0.766",
+              "params": "0.562 / 0.738", "synflow": "0.537 / 0.736", "flops": "0.520 / 0.711",
+              "snip": "0.443 / 0.608", "grad_norm": "0.439 / 0.607", "fisher": "0.373 / 0.509"}
+
+
+def _fmt(metrics: dict, key: str) -> str:
+    ci = metrics["ci95"].get(key)
+    return f"{metrics[key]:+.3f}" + (f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else "")
+
+
+def table(args: argparse.Namespace) -> None:
+    config = load_config(args.config, args.overrides)
+    px = proxy_table(config)
+    names = args.proxies or PROXIES.names()
+    per_arch = [m for n in names for m in PROXIES.create(n).members]
+    sample = arch_list(px.space, args.archs, config.evaluate.arch_seed)
+    if args.cached_only:
+        done = 0
+        while done < len(sample) and px.has(sample[done], per_arch):
+            done += 1
+        sample = sample[:done]
+    columns = px.columns(sample, names, progress=False, workers=config.proxies.workers)
+    oracle = NB201Table.from_path(config.evaluate.oracle)
+    fmt = [px.space.format(a) for a in sample]
+    truth = [oracle.accuracy(n, dataset="cifar10", split="test") for n in fmt]
+    sources = {px.source(a, PROXIES.create(n)) for a in sample for n in per_arch}
+    seconds = sum(px.seconds.get(s, 0.0) for s in sources)
+    cpu = [px.cpu_seconds[s] for s in sources if s in px.cpu_seconds]
+    cpu_per_arch = sum(cpu) / len(cpu) * len(sources) / max(len(sample), 1) if cpu else math.nan
+    print(f"{len(sample)} archs, {len(sources)} proxy jobs (equivalent archs share "
+          f"function-only proxies); worker wall time {seconds:.0f} s = "
+          f"{seconds / max(len(sample), 1):.2f} s per arch; CPU time {cpu_per_arch:.2f} s per "
+          f"arch ({len(cpu)} jobs timed); setup {px.setup.key()}\n")
+    print("| proxy | Kendall τ | Spearman ρ | P@top-5% | published ρ (Abdelfattah) | "
+          "published τ / ρ (Suite-Zero, 724 archs) |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        m = ranking_metrics(orderable(columns[name]), truth, n_bootstrap=args.bootstrap,
+                            seed=0, topk=(5,))
+        published = PUBLISHED_ENSEMBLE if name == "ensemble" else \
+            (f"{PUBLISHED_RHO[name]:.3f}" if name in PUBLISHED_RHO else "-")
+        print(f"| {name} | {_fmt(m, 'kendall_tau')} | {_fmt(m, 'spearman_rho')} | "
+              f"{_fmt(m, 'precision_at_5')} | {published} | {SUITE_ZERO.get(name, '-')} |")
+
+
+def speed(args: argparse.Namespace) -> None:
+    """CPU seconds (this process, 1 thread) of each stage of the probe, per arch."""
+    import torch
+
+    torch.set_num_threads(1)
+    config = load_config(args.config, args.overrides)
+    px = proxy_table(config)
+    stages = {"build + seeded init": [], "forward (+ ReLU codes, features)": []}
+    sample = arch_list(px.space, str(args.archs), 0)
+    names = [n for n in PROXIES.names() if n != "ensemble"]
+    for arch in sample:
+        net = dict(px.setup.net)
+        probe = Probe(lambda: px.family.standalone(arch, **net), px.batch, px.setup.seed,
+                      px.family.input_shape(**net))
+        for label, step in (("build + seeded init", lambda: probe.net),
+                            ("forward (+ ReLU codes, features)", lambda: probe.forward),
+                            *((n, lambda n=n: PROXIES.create(n).score(probe)) for n in names)):
+            start = time.process_time()
+            step()
+            stages.setdefault(label, []).append(time.process_time() - start)
+    total = sum(sum(v) for v in stages.values()) / len(sample)
+    print(f"CPU seconds per arch over {len(sample)} seeded NB201 archs ({px.setup.key()}); a "
+          "proxy's row is what it adds once the probe's earlier passes exist (passes are "
+          "shared: snip, grad_norm and fisher share one loss backward)\n")
+    print("| stage | CPU s / arch |\n|---|---|")
+    for label, values in stages.items():
+        print(f"| {label} | {sum(values) / len(values):.3f} |")
+    print(f"| **all proxies** | **{total:.3f}** |")
+
+
+def run_scores(pipe: api.Pipeline, run: Path, seed: int) -> tuple[list, list[float], dict]:
+    """The supernet's scores of the sample (kept in the run folder: computed once)."""
+    path = run / "proxy-bench" / f"supernet-scores-seed{seed}.json"
+    archs = pipe.arch_sample()
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        return archs, saved["scores"], saved["protocol"]
+    api._load_trained(pipe, run)
+    evaluator = pipe.evaluator()
+    start = time.perf_counter()
+    scores = evaluator.score_many(archs, progress=False, workers=pipe.config.evaluate.workers)
+    protocol = {**evaluator.describe(), "seconds": time.perf_counter() - start}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"scores": scores, "protocol": protocol}))
+    return archs, scores, protocol
+
+
+def compare(args: argparse.Namespace) -> None:
+    print("| run | arch_seed | truth | scorer | Kendall τ | P@top-5% | top-1 regret in sample |")
+    print("|---|---|---|---|---|---|---|")
+    for run in map(Path, args.runs):
+        base = json.loads((run / "config.json").read_text())
+        for seed in args.arch_seeds:
+            values = {**base, "proxies": {**base.get("proxies", {}),
+                                          "names": args.proxies or PROXIES.names(),
+                                          "workers": args.workers}}
+            values["evaluate"] = {**values["evaluate"], "arch_seed": seed,
+                                  "workers": args.workers}
+            pipe = api.build(from_dict(values), progress=False)
+            archs, scores, protocol = run_scores(pipe, run, seed)
+            for dataset in args.datasets:
+                pipe.config.evaluate.oracle_dataset = dataset
+                data = api.ranking_data(pipe, archs, scores, protocol, progress=False)
+                report = ranking_report(data, run / "proxy-bench" / f"seed{seed}-{dataset}",
+                                        seconds=protocol["seconds"], config=pipe.config.to_dict(),
+                                        n_bootstrap=args.bootstrap, seed=seed)
+                rows = {"supernet": report["supernet"], "hybrid": report["hybrid"],
+                        "#params": report["params_proxy"], **report["rivals"]}
+                for name, m in rows.items():
+                    print(f"| {run.name} | {seed} | {dataset} | {name} | "
+                          f"{_fmt(m, 'kendall_tau')} | {m['precision_at_5']:.2f} | "
+                          f"{m['regret']:.2f} |")
+            if args.search_budget:
+                search_rows(pipe.config, run, seed, args.search_budget)
+
+
+def search_rows(config, run: Path, seed: int, budget: int) -> None:
+    """Regret of a 100-trial evolution search maximising the supernet, then the hybrid."""
+    for score in ("supernet", "hybrid"):
+        out = run / "proxy-bench" / f"search-{score}-seed{seed}"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "checkpoint.pt").unlink(missing_ok=True)
+        (out / "checkpoint.pt").symlink_to((run / "checkpoint.pt").resolve())
+        report = api.search(config, out, "evolution", budget, seed, progress=False, score=score)
+        print(f"search {run.name} arch_seed {seed} objective {score}: regret "
+              f"{report['best']['regret']:.2f} (true acc {report['best']['true_acc']:.2f}%, "
+              f"{report['evaluations']} evaluations)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("table")
+    t.add_argument("--config", default="cpu-proxy")
+    t.add_argument("--set", dest="overrides", action="append", default=[])
+    t.add_argument("--archs", default="all")
+    t.add_argument("--cached-only", action="store_true")
+    t.add_argument("--bootstrap", type=int, default=200)
+    t.add_argument("--proxies", nargs="*", default=[], help="proxies to score [all]")
+    sp = sub.add_parser("speed")
+    sp.add_argument("--config", default="cpu-proxy")
+    sp.add_argument("--set", dest="overrides", action="append", default=[])
+    sp.add_argument("--archs", type=int, default=10)
+    c = sub.add_parser("compare")
+    c.add_argument("--runs", nargs="+", required=True)
+    c.add_argument("--arch-seeds", nargs="+", type=int, default=[0])
+    c.add_argument("--datasets", nargs="+", default=["cifar10"])
+    c.add_argument("--workers", type=int, default=2)
+    c.add_argument("--bootstrap", type=int, default=1000)
+    c.add_argument("--search-budget", type=int, default=0)
+    c.add_argument("--proxies", nargs="*", default=[], help="proxies shown [all]")
+    args = parser.parse_args()
+    np.seterr(all="ignore")
+    {"table": table, "speed": speed, "compare": compare}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Proxies in the pipeline, as a user runs them: the table command, rank and search."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from nasengine.cli import main
+
+SMOKE = ["supernet.channels=4", "data.train_limit=256", "train.epochs=1",
+         "proxies.channels=4", "proxies.cells=1", "proxies.batch_size=8"]
+
+
+def sets(*items: str) -> list[str]:
+    return [f"--set={s}" for s in (*SMOKE, *items)]
+
+
+def test_proxies_command_writes_a_table_and_reuses_its_cache(cifar10_path, tmp_path, capsys):
+    args = ["proxies", "--config", "smoke", "--space", "nb201", "--archs", "5", "--out",
+            str(tmp_path / "t"), "--proxies", "naswot,params", "--no-progress",
+            *sets(f"proxies.cache='{tmp_path / 'cache'}'")]
+    assert main(args) == 0
+    assert "computed 5 in" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "t" / "proxies.csv").open()))
+    assert len(rows) == 5 and set(rows[0]) == {"arch", "naswot", "params"}
+    assert main(args) == 0
+    assert "(all from the cache)" in capsys.readouterr().out
+
+
+def test_unknown_proxy_is_one_line_error(tmp_path, capsys):
+    args = ["proxies", "--config", "smoke", "--out", str(tmp_path), "--proxies", "nope"]
+    assert main(args) == 2
+    assert "unknown proxy 'nope'; known: " in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained(cifar10_path, tmp_path_factory):
+    from nasengine import api
+    from nasengine.config import load_config
+
+    out = tmp_path_factory.mktemp("smoke")
+    api.train(load_config("smoke", SMOKE), out, progress=False)
+    return out
+
+
+def test_rank_reports_every_configured_proxy_and_the_hybrid(trained, nb201_table_path,
+                                                             tmp_path, capsys):
+    args = ["rank", "--config", "smoke", "--out", str(trained), "--no-progress",
+            *sets("evaluate.n_archs=8", 'proxies.names=["naswot","synflow","ensemble"]',
+                  f"proxies.cache='{tmp_path}'")]
+    assert main(args) == 0
+    report = json.loads((trained / "ranking.json").read_text())
+    assert set(report["rivals"]) == {"naswot", "synflow", "ensemble"}
+    assert report["hybrid"]["n"] == report["supernet"]["n"] == 8
+    out = capsys.readouterr().out
+    assert "hybrid" in out and "strongest free rival" in out
+
+
+def test_search_maximises_the_hybrid(trained, nb201_table_path, tmp_path):
+    args = ["search", "--config", "smoke", "--out", str(trained), "--no-progress",
+            "--budget", "4", "--optimizer", "random", "--score", "hybrid",
+            *sets("evaluate.n_archs=6", f"proxies.cache='{tmp_path}'")]
+    assert main(args) == 0
+    report = json.loads((trained / "search.json").read_text())
+    assert report["search"]["score"]["name"] == "hybrid" and report["trials"] == 4
+    assert all(t["score"] <= 0 for t in report["trials_log"])  # sums of log positions

@@ -1,0 +1,113 @@
+"""Proxies equal their published definitions on networks small enough to do by hand."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nasengine.proxies import PROXIES, Probe
+from nasengine.spaces import get_family
+
+
+def hand_net() -> nn.Module:
+    """2 -> 2 -> BN -> ReLU -> 1, weights chosen so signs and BN would matter."""
+    net = nn.Sequential(nn.Linear(2, 2, bias=False), nn.BatchNorm1d(2), nn.ReLU(),
+                        nn.Linear(2, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.5]]))
+        net[1].weight.fill_(5.0)
+        net[3].weight.copy_(torch.tensor([[-1.0, 2.0]]))
+    return net
+
+
+def test_synflow_of_a_hand_built_net():
+    # |W1| 1 = (3, 3.5); R = |W2| . (3, 3.5) = 1*3 + 2*3.5 = 10, BN removed.
+    # dR/dW2 = (3, 3.5) and dR/dW1[k, j] = |W2|_k, so sum |W| * dR/d|W| = 10 + 10 = 20
+    batch = (torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
+    probe = Probe(hand_net, batch, None, (1, 2))
+    assert PROXIES.create("synflow").score(probe) == pytest.approx(20.0, rel=1e-12)
+
+
+def test_grad_norm_of_a_hand_built_net():
+    # one 2x2 layer with zero weights: softmax = (1/2, 1/2); x = I, labels (0, 1):
+    # dL/dW = (P - Y)^T X / 2 = [[-1/4, 1/4], [1/4, -1/4]], Frobenius norm 1/2.
+    # The bias has a gradient too, but the proxy sums conv/linear *weights* only.
+    def build():
+        layer = nn.Linear(2, 2)
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
+        return layer
+
+    probe = Probe(build, (torch.eye(2), torch.tensor([0, 1])), None, (1, 2))
+    assert PROXIES.create("grad_norm").score(probe) == pytest.approx(0.5, rel=1e-6)
+
+
+def nb201_probe(batch, seed=0):
+    family = get_family("nb201")
+    arch = family.space().parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|"
+                                "+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|")
+    return Probe(lambda: family.standalone(arch, channels=4, cells=1), batch, seed,
+                 family.input_shape())
+
+
+def test_naswot_kernel_is_symmetric_psd_and_counts_units(batch):
+    probe = nb201_probe(batch)
+    kernel = probe.forward.code_kernel.numpy()
+    np.testing.assert_array_equal(kernel, kernel.T)
+    assert np.linalg.eigvalsh(kernel).min() > -1e-6 * kernel.max()
+    assert np.all(np.diag(kernel) == kernel.max())
+
+
+def test_naswot_does_not_depend_on_batch_order(batch):
+    x, y = batch
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(3))
+    a = nb201_probe(batch)
+    b = nb201_probe((x[perm], y[perm]))
+    np.testing.assert_allclose(b.forward.code_kernel.numpy(),
+                               a.forward.code_kernel.numpy()[perm][:, perm], rtol=0, atol=1e-6)
+    naswot = PROXIES.create("naswot")
+    assert naswot.score(b) == pytest.approx(naswot.score(a), rel=1e-9)
+
+
+def test_synflow_ignores_the_batch_and_grad_norm_does_not(batch):
+    x, y = batch
+    other = (x * 2 + 1, y)
+    for name, same in (("synflow", True), ("grad_norm", False)):
+        proxy = PROXIES.create(name)
+        a, b = proxy.score(nb201_probe(batch)), proxy.score(nb201_probe(other))
+        assert (a == b) is same, name
+
+
+LIVE = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+
+
+@pytest.mark.parametrize("with_dead_edge", [
+    "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|",  # fed 0
+    "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",  # unused
+])
+def test_dead_edges_do_not_change_function_only_proxies(batch, with_dead_edge):
+    """Archs with the same canonical arch get the same function-only scores."""
+    family = get_family("nb201")
+    space = family.space()
+    live, dead = space.parse(LIVE), space.parse(with_dead_edge)
+    assert family.canonical(dead) == live
+    probes = [Probe(lambda a=a: family.standalone(a, channels=4, cells=1), batch, 0,
+                    family.input_shape()) for a in (live, dead)]
+    for name in PROXIES.names():
+        proxy = PROXIES.create(name)
+        if getattr(proxy, "function_only", False):
+            assert proxy.score(probes[0]) == proxy.score(probes[1]), name
+    assert PROXIES.create("params").score(probes[0]) < PROXIES.create("params").score(probes[1])
+
+
+def test_a_probe_leaves_the_caller_network_untouched(batch):
+    net = hand_net()
+    before = copy.deepcopy(net.state_dict())
+    probe = Probe(lambda: net, (torch.randn(4, 2), torch.zeros(4, dtype=torch.long)), None,
+                  (1, 2))
+    PROXIES.create("synflow").score(probe)
+    for key, value in net.state_dict().items():
+        torch.testing.assert_close(value, before[key])
