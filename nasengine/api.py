@@ -161,14 +161,17 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
 def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution",
            budget: int = 100, seed: int = 0, options: dict[str, Any] | None = None,
            progress: bool = True, pipe: Pipeline | None = None,
-           limits: dict[str, float] | None = None) -> dict[str, Any]:
+           limits: dict[str, float] | None = None, storage: str | Path | None = None,
+           study: str | None = None) -> dict[str, Any]:
     """Search the space for the arch the trained supernet in ``out`` scores highest.
 
-    The study is stored in ``out/search.db`` (one study per optimiser and seed), so a
-    search continues where it stopped; ``search.json`` / ``search.png`` report the
-    incumbent's true accuracy and regret when the space has a ground truth (NB201).
-    ``limits`` caps the stand-alone network's complexity, e.g. ``{"params": 1e6}``
-    (keys of the space family's ``complexity``: ``params``, ``flops``).
+    The study is stored in ``storage`` (default ``out/search.db``; any SQLAlchemy URL)
+    under ``study`` (default one per optimiser and seed), so a search continues where
+    it stopped and processes started on the same study work on it together;
+    ``search.json`` / ``search.png`` report the incumbent's true accuracy and regret
+    when the space has a ground truth (NB201). ``limits`` caps the stand-alone
+    network's complexity, e.g. ``{"params": 1e6}`` (keys of the space family's
+    ``complexity``: ``params``, ``flops``).
     """
     from .search.report import search_report
     from .search.study import ArchSearch
@@ -181,14 +184,15 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
                 "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring},
                 **({"limits": limits} if limits else {})}
-    study = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
-                       storage=out / "search.db", canonical=pipe.supernet.canonical,
-                       options=options, identity=identity,
-                       constraint=complexity_limit(pipe.family, limits) if limits else None)
-    result = study.run(budget, progress=progress)
+    search = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
+                        storage=storage or out / "search.db", study_name=study,
+                        canonical=pipe.supernet.canonical, options=options, identity=identity,
+                        constraint=complexity_limit(pipe.family, limits) if limits else None)
+    result = search.run(budget, progress=progress)
     truth, optimum = _ground_truth(pipe)
-    return search_report(result, out, study.identity, truth=truth, optimum=optimum,
-                         seconds=sum(t["seconds"] for t in result.trials))
+    return search_report(result, out, search.identity, truth=truth, optimum=optimum,
+                         seconds=sum(t["seconds"] for t in result.trials),
+                         study=search.location())
 
 
 def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:

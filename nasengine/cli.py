@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
                         help="only archs whose stand-alone network has <= M million params")
     search.add_argument("--max-flops", type=float, default=None, metavar="M",
                         help="only archs whose stand-alone network has <= M million FLOPs")
+    search.add_argument("--storage", default=None, metavar="URL",
+                        help="optuna storage, any SQLAlchemy URL (e.g. postgresql://...) or a "
+                        "SQLite file; workers started on one URL and --study share the search "
+                        "[--out/search.db]")
+    search.add_argument("--study", default=None, metavar="NAME",
+                        help="study name in the storage [<optimizer>-seed<search seed>]")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -98,7 +104,8 @@ def _print_search(report: dict, out: Path) -> None:
         print(f"its true accuracy {best['true_acc']:.2f}%, regret "
               f"{best.get('regret', float('nan')):.2f} points{against}; "
               f"curve: {out / 'search.png'}")
-    print(f"report: {out / 'search.json'}  study: {out / 'search.db'}")
+    print(f"report: {out / 'search.json'}  study {report['study']['name']!r} in "
+          f"{report['study']['storage']} (optuna-dashboard {report['study']['storage']})")
 
 
 def _options(pairs: Sequence[str]) -> dict:
@@ -132,7 +139,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         limits = {k: 1e6 * v for k, v in (("params", args.max_params),
                                           ("flops", args.max_flops)) if v is not None}
         _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
-                                 _options(args.options), progress=progress, limits=limits), out)
+                                 _options(args.options), progress=progress, limits=limits,
+                                 storage=args.storage, study=args.study), out)
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:
@@ -165,9 +173,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nasengine: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("nasengine: interrupted; the last finished epoch is checkpointed "
-              "(continue with --resume)", file=sys.stderr)
+        print(f"nasengine: interrupted; {_INTERRUPTED.get(args.command, 'nothing was saved')}",
+              file=sys.stderr)
         return 130
+
+
+_INTERRUPTED = {
+    "train": "the last finished epoch is checkpointed (continue with --resume)",
+    "run": "the last finished epoch is checkpointed (continue with --resume)",
+    "search": "finished trials are kept in the study; run the same command again to "
+              "continue it",
+    "rank": "no report was written; run the same command again",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

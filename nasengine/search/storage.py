@@ -44,6 +44,13 @@ def storage_url(storage: str | Path) -> str:
     return f"sqlite:///{path}"
 
 
+def display_url(storage: str | Path) -> str:
+    """``storage``'s URL as reports and messages show it: without a password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(storage_url(storage)).render_as_string(hide_password=True)
+
+
 def open_storage(storage: str | Path, heartbeat: int = HEARTBEAT_S) -> optuna.storages.RDBStorage:
     """The RDB storage at ``storage``, its tables created once even when workers race.
 

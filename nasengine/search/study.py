@@ -26,14 +26,15 @@ from ..errors import ConfigError, DataError
 from ..space import Sample, SearchSpace
 from .optimizers import create_optimizer
 from .resume import WorkerSampler
-from .storage import HEARTBEAT_S, fail_dead_trials, heartbeat, open_storage, worker_name
+from .storage import (HEARTBEAT_S, display_url, fail_dead_trials, heartbeat, open_storage,
+                      worker_name)
 
 Objective = Callable[[Sample], "float | Sequence[float]"]
 """arch -> its score, or one value per direction of a multi-objective search."""
 Constraint = Callable[[Sample], "str | None"]
 """arch -> None if allowed, else why not (e.g. "1.2M params > 1.0M")."""
 MAX_REJECTED_IN_A_ROW = 500
-POLL_S = 0.05
+POLL_S = 0.2
 """Seconds between looks at the study while waiting for other workers' trials."""
 
 
@@ -87,12 +88,17 @@ class ArchSearch:
                          **(identity or {})}
         self.identity = json.loads(json.dumps(self.identity))  # as the storage returns it
         optuna.logging.set_verbosity(logging.WARNING)
-        create_optimizer(optimizer, seed, options)  # refuse bad options before any I/O
+        _probe(create_optimizer(optimizer, seed, options), directions)  # before any I/O
         self.study = _open_study(storage, study_name or f"{optimizer}-seed{seed}",
                                  self.identity, list(directions), heartbeat)
+        self.storage_url = display_url(storage) if storage is not None else "in memory"
         decisions = {k: list(d.values) for k, d in space.decisions.items()}
         self.study.sampler = WorkerSampler(lambda s: create_optimizer(optimizer, s, options),
                                            seed, self.study, decisions)
+
+    def location(self) -> dict[str, str]:
+        """Where the trials are: the study's name and its storage URL (password hidden)."""
+        return {"name": self.study.study_name, "storage": self.storage_url}
 
     def run(self, budget: int, progress: bool = True) -> SearchResult:
         """Continue the study until it holds ``budget`` finished trials (all workers')."""
@@ -207,6 +213,14 @@ class ArchSearch:
         return SearchResult(trials, sum(t["evaluated"] for t in trials), rejected)
 
 
+def _probe(sampler: optuna.samplers.BaseSampler, directions: Sequence[str]) -> None:
+    """One trial in memory: an optimiser that cannot serve ``directions`` refuses here,
+    not with a trial left behind in the storage."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optuna.create_study(sampler=sampler, directions=list(directions)).ask()
+
+
 def _open_study(storage: str | Path | None, name: str, identity: dict[str, Any],
                 directions: list[str], heartbeat: int) -> optuna.Study:
     """Create or reopen the study ``name``; refuse one made by a different search."""
@@ -215,14 +229,14 @@ def _open_study(storage: str | Path | None, name: str, identity: dict[str, Any],
         study = optuna.create_study(storage=backend, study_name=name, directions=directions,
                                     load_if_exists=True)
     except ValueError as exc:  # reopened with other directions
-        raise ConfigError(f"the study {name!r} in {storage} cannot be reopened ({exc}); use "
-                          "another --study or --out") from None
+        raise ConfigError(f"the study {name!r} in {display_url(storage)} cannot be reopened "
+                          f"({exc}); use another --study or --out") from None
     stored = study.user_attrs.get("identity")
     if stored is None:
         study.set_user_attr("identity", identity)
     elif stored != identity:
         diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
-        raise ConfigError(f"the study {name!r} in {storage} was made by another search "
-                          f"(differs in: {', '.join(diff)}); use another --out, or delete "
+        raise ConfigError(f"the study {name!r} in {display_url(storage)} was made by another "
+                          f"search (differs in: {', '.join(diff)}); use another --out, or delete "
                           "the storage to start over")
     return study

@@ -68,3 +68,25 @@ def test_unknown_or_negative_limits_are_refused(trained):
         complexity_limit(family, {"params": -1})
     with pytest.raises(ConfigError, match="known: .*flops"):
         complexity_limit(family, {"latency": 3})(family.space().decode(0))
+
+
+def test_storage_and_study_say_where_the_trials_go(trained, nb201_table_path, tmp_path, capsys):
+    import optuna
+
+    db = tmp_path / "elsewhere.db"
+    assert search(trained, "--optimizer", "random", "--storage", str(db), "--study", "mine") == 0
+    report = json.loads((trained / "search.json").read_text())
+    assert report["study"] == {"name": "mine", "storage": f"sqlite:///{db.resolve()}"}
+    stored = optuna.load_study(study_name="mine", storage=f"sqlite:///{db}")
+    assert len(stored.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 6
+    assert f"optuna-dashboard sqlite:///{db.resolve()}" in capsys.readouterr().out
+
+
+def test_ctrl_c_in_search_names_a_command_that_exists(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "search", interrupted)
+    assert search("runs/unused") == 130
+    err = capsys.readouterr().err
+    assert "--resume" not in err and "run the same command again" in err

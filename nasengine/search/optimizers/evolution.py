@@ -41,6 +41,9 @@ class RegularizedEvolution(BaseSampler):
         return self._rngs[trial.number]
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if len(study.directions) > 1:
+            raise ConfigError("evolution ranks trials by one score; for several objectives "
+                              "use --optimizer nsga2 (or tpe, random)")
         rng = self._rng(study, trial)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) >= self.population:
