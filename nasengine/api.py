@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .checkpoint import atomic_write_json, load_checkpoint
@@ -162,7 +163,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
            budget: int = 100, seed: int = 0, options: dict[str, Any] | None = None,
            progress: bool = True, pipe: Pipeline | None = None,
            limits: dict[str, float] | None = None, storage: str | Path | None = None,
-           study: str | None = None) -> dict[str, Any]:
+           study: str | None = None, cost: str | None = None) -> dict[str, Any]:
     """Search the space for the arch the trained supernet in ``out`` scores highest.
 
     The study is stored in ``storage`` (default ``out/search.db``; any SQLAlchemy URL)
@@ -171,9 +172,11 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     ``search.json`` / ``search.png`` report the incumbent's true accuracy and regret
     when the space has a ground truth (NB201). ``limits`` caps the stand-alone
     network's complexity, e.g. ``{"params": 1e6}`` (keys of the space family's
-    ``complexity``: ``params``, ``flops``).
+    ``complexity``: ``params``, ``flops``). ``cost`` makes it hardware-aware: the
+    supernet score against that cost (:func:`cost_measure`), for a multi-objective
+    optimiser (``nsga2``); ``search.json`` then holds the Pareto front.
     """
-    from .search.report import search_report
+    from .search.report import TRADE_OFF, pareto_report, search_report
     from .search.study import ArchSearch
 
     pipe = pipe or build(config, progress)
@@ -183,16 +186,60 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     scoring = ("bn", "recal_batches", "recal_batch_size", "eval_images", "batch_size", "arch_seed")
     identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
                 "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring},
-                **({"limits": limits} if limits else {})}
-    search = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
+                **({"limits": limits} if limits else {}), **({"cost": cost} if cost else {})}
+    objective, directions = evaluator.score, ("maximize",)
+    if cost:
+        measure = cost_measure(pipe, cost)
+        objective, directions = (lambda arch: (evaluator.score(arch), measure(arch))), TRADE_OFF
+    search = ArchSearch(pipe.space, objective, optimizer, seed=seed,
                         storage=storage or out / "search.db", study_name=study,
                         canonical=pipe.supernet.canonical, options=options, identity=identity,
-                        constraint=complexity_limit(pipe.family, limits) if limits else None)
+                        constraint=complexity_limit(pipe.family, limits) if limits else None,
+                        directions=directions)
     result = search.run(budget, progress=progress)
     truth, optimum = _ground_truth(pipe)
+    extra: dict[str, Any] = {"study": search.location()}
+    if cost:
+        extra["pareto"] = pareto_report(result, out, cost, truth=truth,
+                                        space_points=_truth_points(pipe, cost))
     return search_report(result, out, search.identity, truth=truth, optimum=optimum,
-                         seconds=sum(t["seconds"] for t in result.trials),
-                         study=search.location())
+                         seconds=sum(t["seconds"] for t in result.trials), extra=extra)
+
+
+def cost_measure(pipe: Pipeline, name: str) -> Any:
+    """arch -> its cost ``name``: a column of the space's ground-truth table (NB201:
+    ``params_M_cifar10``, ``flops_M_cifar10``, the ``latency_ms_*`` devices), or the
+    stand-alone network's ``params`` / ``flops`` (any space)."""
+    table = _table(pipe)
+    if table is not None and name in table.metrics():
+        return lambda arch: table.query(pipe.space.format(arch), name)
+    if name in ("params", "flops"):
+        return lambda arch: pipe.family.complexity(arch)[name]
+    columns = [m for m in (table.metrics() if table else []) if "_acc" not in m]
+    raise ConfigError(f"unknown cost {name!r}; known: params, flops"
+                      + (f", {', '.join(columns)}" if columns else ""))
+
+
+def _table(pipe: Pipeline) -> Any:
+    """The space's ground-truth table (NB201), or None."""
+    from .benchmark import NB201Table
+
+    if pipe.config.supernet.space != "nb201":
+        return None
+    return NB201Table.from_path(pipe.config.evaluate.oracle)
+
+
+def _truth_points(pipe: Pipeline, cost: str) -> Any:
+    """(true accuracy, cost) of every arch, when the ground-truth table has the cost."""
+    from .benchmark.nb201 import accuracy_column
+
+    table = _table(pipe)
+    if table is None or cost not in table.metrics():
+        return None
+    ec = pipe.config.evaluate
+    archs = table.archs
+    accuracy = accuracy_column(ec.oracle_dataset, ec.oracle_split, 200)
+    return np.c_[table.query_many(archs, accuracy), table.query_many(archs, cost)]
 
 
 def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
@@ -215,12 +262,10 @@ def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
 
 def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:
     """(arch string -> true accuracy, best in the table), or (None, None) off NB201."""
-    from .benchmark import NB201Table
-
-    if pipe.config.supernet.space != "nb201":
+    table = _table(pipe)
+    if table is None:
         return None, None
     ec = pipe.config.evaluate
-    table = NB201Table.from_path(ec.oracle)
     truth = lambda arch: table.accuracy(arch, dataset=ec.oracle_dataset, split=ec.oracle_split)  # noqa: E731
     return truth, table.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split)
 

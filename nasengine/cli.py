@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="optuna storage, any SQLAlchemy URL (e.g. postgresql://...) or a "
                         "SQLite file; workers started on one URL and --study share the search "
                         "[--out/search.db]")
+    search.add_argument("--cost", default=None, metavar="NAME",
+                        help="hardware-aware: supernet accuracy vs this cost (params, flops, or "
+                        "an NB201 table column: latency_ms_help_pixel2, ...); needs a "
+                        "multi-objective --optimizer (nsga2, tpe, random)")
     search.add_argument("--study", default=None, metavar="NAME",
                         help="study name in the storage [<optimizer>-seed<search seed>]")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
@@ -104,6 +108,12 @@ def _print_search(report: dict, out: Path) -> None:
         print(f"its true accuracy {best['true_acc']:.2f}%, regret "
               f"{best.get('regret', float('nan')):.2f} points{against}; "
               f"curve: {out / 'search.png'}")
+    if "pareto" in report:
+        pareto = report["pareto"]
+        hv = pareto.get("hypervolume")
+        print(f"Pareto front (supernet score vs {pareto['cost']}): {len(pareto['front'])} archs"
+              + (f"; hypervolume at their true accuracy {hv['ratio']:.1%} of the true front's"
+                 if hv else "") + f"; plot: {pareto['plot']}")
     print(f"report: {out / 'search.json'}  study {report['study']['name']!r} in "
           f"{report['study']['storage']} (optuna-dashboard {report['study']['storage']})")
 
@@ -140,7 +150,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           ("flops", args.max_flops)) if v is not None}
         _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
                                  _options(args.options), progress=progress, limits=limits,
-                                 storage=args.storage, study=args.study), out)
+                                 storage=args.storage, study=args.study, cost=args.cost), out)
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:

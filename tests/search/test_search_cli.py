@@ -90,3 +90,24 @@ def test_ctrl_c_in_search_names_a_command_that_exists(monkeypatch, capsys):
     assert search("runs/unused") == 130
     err = capsys.readouterr().err
     assert "--resume" not in err and "run the same command again" in err
+
+
+def test_hardware_aware_search_writes_the_pareto_front(trained, nb201_table_path, capsys):
+    assert search(trained, "--optimizer", "nsga2", "--option", "population=4",
+                  "--cost", "latency_ms_help_pixel2") == 0
+    pareto = json.loads((trained / "search.json").read_text())["pareto"]
+    front = pareto["front"]
+    assert pareto["cost"] == "latency_ms_help_pixel2" and front
+    costs = [f["cost"] for f in front]
+    scores = [f["score"] for f in front]
+    assert costs == sorted(costs) and scores == sorted(scores)  # a trade-off curve
+    assert 0 < pareto["hypervolume"]["ratio"] <= 1
+    assert (trained / "pareto.png").stat().st_size > 0
+    assert "Pareto front" in capsys.readouterr().out
+
+
+def test_single_objective_optimiser_or_unknown_cost_is_refused(trained, nb201_table_path, capsys):
+    assert search(trained, "--optimizer", "evolution", "--cost", "params") == 2
+    assert "use --optimizer nsga2" in capsys.readouterr().err
+    assert search(trained, "--optimizer", "nsga2", "--cost", "watts") == 2
+    assert "latency_ms_help_pixel2" in capsys.readouterr().err

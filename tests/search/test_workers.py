@@ -66,7 +66,7 @@ def check_study(stored: list[optuna.trial.FrozenTrial], budget: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_search_killed_mid_trial_resumes_as_if_never_killed(tmp_path):
+def test_a_search_killed_mid_trial_resumes_as_if_never_killed(tmp_path, nb201_table_path):
     """Killed three times while evaluating, then run to the end: no trial is left
     RUNNING, none is evaluated twice, and the archs are those of an uninterrupted search."""
     db, budget = str(tmp_path / "search.db"), 16
@@ -100,11 +100,12 @@ def four_workers_one_killed(storage: str, study: str) -> None:
 
 
 @pytest.mark.slow
-def test_four_workers_on_sqlite_share_the_budget_and_evaluate_each_arch_once(tmp_path):
+def test_four_workers_on_sqlite_share_the_budget_and_evaluate_each_arch_once(
+        tmp_path, nb201_table_path):
     four_workers_one_killed(str(tmp_path / "search.db"), "shared")
 
 
 @pytest.mark.slow
 def test_four_workers_on_postgresql_share_the_budget_and_evaluate_each_arch_once(
-        postgres_url):
+        postgres_url, nb201_table_path):
     four_workers_one_killed(postgres_url, "shared")
