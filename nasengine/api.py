@@ -181,6 +181,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
 
     pipe = pipe or build(config, progress)
     out = Path(out)
+    measure = cost_measure(pipe, cost) if cost else None  # a bad name fails before any work
     state = _load_trained(pipe, out)
     evaluator = pipe.evaluator()
     scoring = ("bn", "recal_batches", "recal_batch_size", "eval_images", "batch_size", "arch_seed")
@@ -188,8 +189,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
                 "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring},
                 **({"limits": limits} if limits else {}), **({"cost": cost} if cost else {})}
     objective, directions = evaluator.score, ("maximize",)
-    if cost:
-        measure = cost_measure(pipe, cost)
+    if measure is not None:
         objective, directions = (lambda arch: (evaluator.score(arch), measure(arch))), TRADE_OFF
     search = ArchSearch(pipe.space, objective, optimizer, seed=seed,
                         storage=storage or out / "search.db", study_name=study,

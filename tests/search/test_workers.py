@@ -6,7 +6,6 @@ import collections
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -18,12 +17,9 @@ from nasengine.search.study import ArchSearch
 from search_spaces.nb201 import NB201Space
 from search_spaces.nb201.graph import effective_arch
 
-WORKER = Path(__file__).with_name("search_worker.py")
-
-
 def start(storage: str, study: str, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(WORKER), storage, study, *args],
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "nasengine.search.truth_worker", storage,
+                             study, *args], stderr=subprocess.PIPE, text=True)
 
 
 OPENED: dict[str, optuna.storages.RDBStorage] = {}
