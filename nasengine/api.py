@@ -21,6 +21,7 @@ from .device import resolve_device, set_threads
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
 from .samplers import SAMPLERS, Sampler
+from .samplers.base import SamplerContext
 from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
@@ -50,6 +51,8 @@ class Pipeline:
         self.sampler: Sampler = SAMPLERS.create(config.sampler.name, space=self.space,
                                                 seed=config.seed, **config.sampler.options)
         self._train_set: ImageDataset | None = None
+        self._valid_set: ImageDataset | None = None
+        self._complexity: dict[str, dict[str, float]] = {}
 
     # -- data ------------------------------------------------------------------
     @property
@@ -61,8 +64,35 @@ class Pipeline:
                 perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(
                     self.config.seed))[: dc.train_limit]
                 data = data.subset(perm)
-            self._train_set = data
+            self._train_set, self._valid_set = _hold_out(data, dc.valid_images, self.config.seed)
         return self._train_set
+
+    @property
+    def valid_set(self) -> ImageDataset | None:
+        """The held-out split of the training set (``data.valid_images``), or None."""
+        _ = self.train_set
+        return self._valid_set
+
+    def complexity(self, arch: Sample) -> dict[str, float]:
+        """Params/FLOPs of ``arch``'s stand-alone network at this run's width (cached)."""
+        key = self.space.format(arch)
+        if key not in self._complexity:
+            sc = self.config.supernet
+            self._complexity[key] = self.family.complexity(
+                arch, channels=sc.channels, cells=sc.cells, num_classes=sc.num_classes)
+        return self._complexity[key]
+
+    def sampler_context(self) -> SamplerContext:
+        """What learning samplers may use: the supernet, validation batches, complexity."""
+        context = SamplerContext(self.supernet, self.device, self.complexity)
+        if self.valid_set is not None:
+            tc = self.config.train
+            loader = TensorLoader(self.valid_set, tc.batch_size, shuffle=True,
+                                  augment=self.augment(False), seed=self.config.seed + 1,
+                                  device=self.device, channels_last=tc.channels_last)
+            context.valid_batches = len(loader)
+            context.valid_batch = _batch_stream(loader)
+        return context
 
     def augment(self, train: bool) -> BatchAugment:
         mean, std = self.train_set.mean_std()
@@ -104,7 +134,8 @@ class Pipeline:
     # -- stages ------------------------------------------------------------------
     def trainer(self, out: Path) -> Trainer:
         return Trainer(self.supernet, self.sampler, self.train_loader(), self.config.train, out,
-                       self.config.fingerprint(), self.device, self.progress)
+                       self.config.fingerprint(), self.device, self.progress,
+                       context=self.sampler_context())
 
     def evaluator(self) -> Evaluator:
         ec = self.config.evaluate
@@ -120,6 +151,32 @@ class Pipeline:
         rng = random.Random(ec.arch_seed)
         ids = rng.sample(range(len(self.space)), ec.n_archs)
         return [self.space.decode(i) for i in ids]
+
+
+def _hold_out(data: ImageDataset, n: int, seed: int) -> tuple[ImageDataset, ImageDataset | None]:
+    """(train, valid): ``n`` seeded images held out of ``data`` (none when ``n`` is 0)."""
+    if not n:
+        return data, None
+    if not 0 < n < len(data):
+        raise ConfigError(f"data.valid_images={n} must leave training images: use 1..{len(data) - 1}")
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 7919))
+    return data.subset(perm[n:]), data.subset(perm[:n])
+
+
+def _batch_stream(loader: TensorLoader) -> Any:
+    """k -> the k-th batch of an endless, seeded pass over ``loader`` (a pure function of k)."""
+    per_epoch = len(loader)
+
+    def batch(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        loader.set_epoch(k // per_epoch)
+        order, bs, i = loader.order(), loader.batch_size, k % per_epoch
+        x, y = loader.images[order[i * bs:(i + 1) * bs]], loader.labels[order[i * bs:(i + 1) * bs]]
+        x = loader.augment(x, None) if loader.augment is not None else x.float().div_(255)
+        if loader.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    return batch
 
 
 def build(config: RunConfig | str, progress: bool = True) -> Pipeline:

@@ -36,6 +36,9 @@ class DataConfig:
     source: str | None = None  # None: $NASENGINE_DATA/<dataset>
     train_limit: int | None = None  # train on a seeded subset (tests, quick looks)
     augment: bool = True
+    # Hold out this many training images (seeded) as the validation split that learning
+    # samplers score archs on (ENAS's reward, ShiftNAS's shift); never the test images.
+    valid_images: int = 0
 
 
 @dataclass
@@ -113,10 +116,12 @@ class RunConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The fields a checkpoint must agree with to be resumed.
 
-        ``fewshot`` joins only when splitting is on, so one-shot checkpoints written
-        before it existed still resume.
+        ``fewshot`` joins only when splitting is on (``data.valid_images`` only when
+        non-zero), so checkpoints written before those fields existed still resume.
         """
         d = self.to_dict()
+        if not self.data.valid_images:  # runs from before the validation split still resume
+            del d["data"]["valid_images"]
         keys = ("supernet", "data", "train", "sampler", "seed") + (
             ("fewshot",) if self.fewshot.strategy else ())
         return {k: d[k] for k in keys}

@@ -22,7 +22,7 @@ from .config import TrainConfig
 from .device import autocast, tune_cpu_allocator
 from .errors import TrainingError
 from .parallel import step_runner
-from .samplers.base import Sampler, StepFeedback
+from .samplers.base import Sampler, SamplerContext, StepFeedback
 from .supernet.base import Supernet
 
 CHECKPOINT = "checkpoint.pt"
@@ -62,13 +62,15 @@ class Trainer:
 
     def __init__(self, supernet: Supernet, sampler: Sampler, loader: Any, config: TrainConfig,
                  out_dir: str | Path, fingerprint: dict[str, Any],
-                 device: torch.device = torch.device("cpu"), progress: bool = True) -> None:
+                 device: torch.device = torch.device("cpu"), progress: bool = True,
+                 context: SamplerContext | None = None) -> None:
         self.supernet = supernet.to(device)
         if config.channels_last:
             self.supernet.to(memory_format=torch.channels_last)
         self.sampler, self.loader, self.config = sampler, loader, config
         self.out_dir, self.fingerprint = Path(out_dir), fingerprint
         self.device, self.progress = device, progress
+        self.context = context
         self.runner = step_runner(config.data_parallel, device,
                                   lambda: autocast(device, config.amp))
         self.optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr,
@@ -131,6 +133,8 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if resume and self.checkpoint_path.exists():
             self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        if self.context is not None:
+            self.sampler.bind(self.context)
         self.sampler.on_train_start(self.config.epochs, len(self.loader))
         if self.device.type == "cpu":
             tune_cpu_allocator()
@@ -142,6 +146,7 @@ class Trainer:
         done_here = 0
         while self.epoch < self.config.epochs and (stop_after is None or done_here < stop_after):
             record = self._train_epoch(self.epoch)
+            self.sampler.on_epoch_end(self.epoch)
             sampler_log = self.sampler.epoch_log()
             if sampler_log is not None:
                 record["sampler"] = sampler_log
