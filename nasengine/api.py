@@ -18,6 +18,7 @@ from .checkpoint import atomic_write_json, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
+from .distributed import is_writer
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
 from .samplers import SAMPLERS, Sampler
@@ -188,9 +189,12 @@ def train(config: RunConfig | str, out: str | Path, resume: bool = False,
     """Train the supernet into ``out`` (checkpoint + metrics.jsonl)."""
     pipe = build(config, progress)
     out = Path(out)
-    atomic_write_json(out / "config.json", pipe.config.to_dict())
+    if is_writer():  # under torchrun only rank 0 writes
+        atomic_write_json(out / "config.json", pipe.config.to_dict())
     history = pipe.trainer(out).fit(resume=resume)
-    pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r], out / "sampling.png")
+    if is_writer():
+        pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r],
+                              out / "sampling.png")
     return pipe
 
 

@@ -140,11 +140,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         convert_nats(args.source, Path(args.output))
         return 0
     from . import api
+    from .distributed import is_writer, world_size
 
+    if world_size() > 1 and args.command != "train":
+        raise ConfigError(f"torchrun runs 'nasengine train' only; run '{args.command}' as one "
+                          "process on the trained folder")
     config, out, progress = _config(args), _out(args), not args.no_progress
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress)
-        print(f"trained: {out / 'checkpoint.pt'}")
+        if is_writer():
+            print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
         limits = {k: 1e6 * v for k, v in (("params", args.max_params),
                                           ("flops", args.max_flops)) if v is not None}

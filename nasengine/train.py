@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import autocast, tune_cpu_allocator
+from .distributed import is_writer
 from .errors import TrainingError
 from .parallel import step_runner
 from .samplers.base import Sampler, SamplerContext, StepFeedback
@@ -154,9 +155,10 @@ class Trainer:
             self._end_epoch(self.epoch)
             self.epoch += 1
             done_here += 1
-            save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
-            atomic_write_text(self.out_dir / METRICS,
-                              "".join(json.dumps(r) + "\n" for r in self.history))
+            if is_writer():  # under torchrun, rank 0; the others hold the same state
+                save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
+                atomic_write_text(self.out_dir / METRICS,
+                                  "".join(json.dumps(r) + "\n" for r in self.history))
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         self.supernet.train()
@@ -166,7 +168,7 @@ class Trainer:
         loss_sum = 0.0
         start = time.perf_counter()
         bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
-                   disable=not self.progress, unit="batch")
+                   disable=not (self.progress and is_writer()), unit="batch")
         for batch in bar:
             loss, hits, n = self._train_step(epoch, *batch)
             seen, correct, loss_sum = seen + n, correct + hits, loss_sum + loss * n
