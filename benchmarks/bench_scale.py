@@ -14,8 +14,12 @@ DDP keeps the protocol's global batch of 256, so each of k ranks computes 256/k 
 then all-reduces the supernet's gradients (ring: 2(k-1)/k x bytes / bandwidth). Every
 other input is an assumption printed beside the result.
 
-    python benchmarks/bench_scale.py                      # everything (~5 min here)
-    python benchmarks/bench_scale.py --backends sqlite --workers 1 2
+    python benchmarks/bench_scale.py                      # everything (~10 min here)
+    python benchmarks/bench_scale.py --backends sqlite --workers 1 2 --skip-train
+
+Training: images/s of single-path steps (random data and archs, batch 64) run whole, split
+over 2 threads, over 2 gloo processes with nasengine's all-reduce, and over 2 gloo
+processes with torch's DistributedDataParallel (find_unused_parameters=True).
 """
 from __future__ import annotations
 
@@ -108,6 +112,67 @@ def cpu_step_cost(steps: int, batch: int) -> tuple[float, int]:
     return sorted(times)[len(times) // 2] / batch, grad_bytes
 
 
+STEP_MODES = {"whole": "1 process, whole batch, 1 thread",
+              "threads": "1 process, train.data_parallel=2 (2 threads)",
+              "ranks": "2 gloo processes, nasengine's all-reduce of used gradients",
+              "ddp": "2 gloo processes, DistributedDataParallel(find_unused_parameters=True)"}
+
+
+def train_steps(mode: str, channels: int, cells: int, steps: int, batch: int) -> None:
+    """Time ``steps`` single-path training steps of one ``mode``; rank 0 prints images/s."""
+    import torch.distributed as dist
+
+    from nasengine.distributed import RankSplit, init
+    from nasengine.parallel import ThreadSplit, WholeBatch
+    from nasengine.spaces import get_family
+
+    family = get_family("nb201")
+    space = family.space()
+    torch.manual_seed(0)
+    net = family.build_supernet("weight_sharing", channels=channels, cells=cells)
+    params = list(net.parameters())
+    runner = {"whole": lambda: WholeBatch(), "threads": lambda: ThreadSplit(2),
+              "ranks": lambda: RankSplit(2, torch.device("cpu")), "ddp": lambda: WholeBatch()}[mode]()
+    model = net
+    if mode == "ddp":
+        init(torch.device("cpu"))
+        model = torch.nn.parallel.DistributedDataParallel(net, find_unused_parameters=True)
+    opt = torch.optim.SGD(params, lr=0.05, momentum=0.9)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    if mode == "ddp":  # each process its half, as the split modes do
+        x, y = x.tensor_split(2)[dist.get_rank()], y.tensor_split(2)[dist.get_rank()]
+    with runner.session():
+        for step in range(steps + 2):
+            if step == 2:  # two warm-up steps
+                start = time.perf_counter()
+            arch = space.decode(int(torch.randint(len(space), (1,), generator=gen)))
+            opt.zero_grad(set_to_none=True)
+            if mode == "ddp":
+                torch.nn.functional.cross_entropy(model(x, arch), y).backward()
+            else:
+                runner.run(model, params, arch, x, y, None)
+            opt.step()
+    elapsed = time.perf_counter() - start
+    if not dist.is_initialized() or dist.get_rank() == 0:
+        print(f"| C{channels}N{cells} | {STEP_MODES[mode]} | {steps * batch / elapsed:.0f} |",
+              flush=True)
+
+
+def train_table(args: argparse.Namespace) -> None:
+    print(f"\n| supernet | how the batch of {args.batch} is run | images/s |\n|---|---|---|",
+          flush=True)
+    for channels, cells in ((8, 1), (16, 5)):
+        steps = args.steps * (8 if cells == 1 else 1)
+        for mode in STEP_MODES:
+            command = [__file__, "--train-mode", mode, "--channels", str(channels),
+                       "--cells", str(cells), "--steps", str(steps), "--batch", str(args.batch)]
+            if mode in ("ranks", "ddp"):
+                command = ["-m", "torch.distributed.run", "--nproc_per_node=2",
+                           "--master_port=29533", *command]
+            subprocess.run([sys.executable, *command], check=True)
+
+
 def paper_table(args: argparse.Namespace) -> None:
     cpu_per_image, grad_bytes = cpu_step_cost(args.steps, 64)
     steps = EPOCHS * -(-IMAGES // BATCH)
@@ -141,11 +206,21 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=5, help="timed CPU training steps")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--batch", type=int, default=64, help="training batch (timed steps)")
+    parser.add_argument("--train-mode", choices=STEP_MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--channels", type=int, default=8, help=argparse.SUPPRESS)
+    parser.add_argument("--cells", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)
+    if args.train_mode:  # one timed configuration, in its own process(es)
+        train_steps(args.train_mode, args.channels, args.cells, args.steps, args.batch)
+        return
     if not args.skip_search:
         throughput_table(args)
+    if not args.skip_train:
+        train_table(args)
     paper_table(args)
 
 
