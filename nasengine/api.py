@@ -18,7 +18,7 @@ from .checkpoint import atomic_write_json, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
-from .distributed import is_writer
+from .distributed import is_writer, place
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
 from .samplers import SAMPLERS, Sampler
@@ -37,7 +37,7 @@ class Pipeline:
     def __init__(self, config: RunConfig, progress: bool = True) -> None:
         set_threads(config.threads)
         self.config, self.progress = config, progress
-        self.device = resolve_device(config.device)
+        self.device = place(resolve_device(config.device))  # under torchrun: its GPU
         self.family: SpaceFamily = get_family(config.supernet.space)
         self.space: SearchSpace = self.family.space()
         torch.manual_seed(config.seed)

@@ -47,6 +47,15 @@ def is_writer() -> bool:
     return rank() == 0
 
 
+def place(device: torch.device) -> torch.device:
+    """This rank's device: under torchrun, CUDA means the GPU of its local rank."""
+    if device.type != "cuda" or world_size() == 1:
+        return device
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(local)
+    return torch.device("cuda", local)
+
+
 def init(device: torch.device) -> None:
     """Join torchrun's process group once: gloo on CPU, NCCL on CUDA."""
     if dist.is_initialized():
