@@ -131,8 +131,9 @@ def train_steps(mode: str, channels: int, cells: int, steps: int, batch: int) ->
     torch.manual_seed(0)
     net = family.build_supernet("weight_sharing", channels=channels, cells=cells)
     params = list(net.parameters())
-    runner = {"whole": lambda: WholeBatch(), "threads": lambda: ThreadSplit(2),
-              "ranks": lambda: RankSplit(2, torch.device("cpu")), "ddp": lambda: WholeBatch()}[mode]()
+    runners = {"whole": WholeBatch, "threads": lambda: ThreadSplit(2),
+               "ranks": lambda: RankSplit(2, torch.device("cpu")), "ddp": WholeBatch}
+    runner = runners[mode]()
     model = net
     if mode == "ddp":
         init(torch.device("cpu"))

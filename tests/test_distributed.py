@@ -55,9 +55,10 @@ def test_pada_under_torchrun_resumes_at_world_size_one(cifar10_path, tmp_path):
     it ends where the one-process run ends, so the learnt sampler state matched too."""
     sets = SETS + ["sampler.name=pada"]
     script = tmp_path / "first_epoch.py"
-    script.write_text("from nasengine import api\nfrom nasengine.config import load_config\n"
+    script.write_text("from pathlib import Path\nfrom nasengine import api\n"
+                      "from nasengine.config import load_config\n"
                       f"api.build(load_config('smoke', {sets!r}), progress=False)"
-                      ".trainer(__import__('pathlib').Path('ddp')).fit(stop_after=1)\n")
+                      ".trainer(Path('ddp')).fit(stop_after=1)\n")
     done = torchrun(tmp_path, str(script))
     assert done.returncode == 0, done.stderr[-2000:]
     assert weights(tmp_path / "ddp")["epoch"] == 1

@@ -1,11 +1,13 @@
 """Discrete architecture search over a trained supernet: an optuna study, ask/tell.
 
 The objective is any ``arch -> score`` (the supernet's accuracy with inherited weights,
-or a benchmark table for testing an optimiser alone). Trials are stored in an optuna
-storage (SQLite by default), written as they finish: an interrupted search resumes
-where it stopped, and a storage that belongs to another search is refused by name.
-Archs the supernet proves equivalent (``canonical``) are evaluated once; archs outside a
-``constraint`` (e.g. a parameter budget) are recorded as pruned and not evaluated.
+or a benchmark table for testing an optimiser alone), or several values for a
+multi-objective optimiser. Trials are stored in an optuna storage (SQLite by default, any
+SQLAlchemy URL), written as they finish: an interrupted search resumes where it stopped,
+processes started on one study share it (:mod:`.storage`, :mod:`.resume`), and a storage
+that belongs to another search is refused by name. Archs the supernet proves equivalent
+(``canonical``) are evaluated once; archs outside a ``constraint`` (e.g. a parameter
+budget) are recorded as pruned and not evaluated.
 """
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """The search storage: opened by racing workers, dead workers' trials failed, no
 password in what reports show."""
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -33,8 +35,8 @@ def test_trials_of_dead_workers_are_failed_and_live_ones_kept(tmp_path):
     study = optuna.create_study(storage=open_storage(tmp_path / "s.db"))
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()
-    host = __import__("socket").gethostname()
-    workers = {"dead here": f"{host}:{gone}", "alive here": f"{host}:{__import__('os').getpid()}",
+    host = socket.gethostname()
+    workers = {"dead here": f"{host}:{gone}", "alive here": f"{host}:{os.getpid()}",
                "elsewhere": "another-host:1"}
     numbers = {}
     for name, worker in workers.items():
