@@ -18,7 +18,7 @@ from .checkpoint import atomic_write_json, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
-from .distributed import is_writer, place
+from .distributed import is_writer, place, sharded
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
 from .samplers import SAMPLERS, Sampler
@@ -203,7 +203,9 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     """Score archs with the trained supernet in ``out`` and compare with the oracle.
 
     The report goes to ``report_dir`` (default ``out``), so one supernet can be
-    ranked under several evaluation protocols.
+    ranked under several evaluation protocols. Under torchrun the archs are sharded over
+    the ranks (equivalent ones on the same rank) and rank 0 writes the report; the
+    other ranks return an empty dict.
     """
     from .report import ranking_report
 
@@ -213,9 +215,14 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     archs = pipe.arch_sample()
     evaluator = pipe.evaluator()
     start = time.perf_counter()
-    scores = evaluator.score_many(archs, progress=progress,
-                                   workers=pipe.config.evaluate.workers)
+    keys = [tuple(pipe.supernet.canonical(a).items()) for a in archs]
+    scores = sharded(lambda part: evaluator.score_many(
+        part, progress=progress and is_writer(), workers=pipe.config.evaluate.workers),
+        archs, keys, pipe.device)
+    evaluator.distinct_evaluations = len(set(keys))  # over all ranks
     seconds = time.perf_counter() - start
+    if not is_writer():
+        return {}
     return ranking_report(pipe, archs, scores, evaluator.describe(), seconds,
                           Path(report_dir) if report_dir else out)
 

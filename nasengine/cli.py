@@ -143,9 +143,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     from . import api
     from .distributed import is_writer, world_size
 
-    if world_size() > 1 and args.command != "train":
-        raise ConfigError(f"torchrun runs 'nasengine train' only; run '{args.command}' as one "
-                          "process on the trained folder")
+    if world_size() > 1 and args.command == "search":
+        raise ConfigError("torchrun runs train, rank and run; start search workers as "
+                          "separate processes on one --storage/--study instead")
     config, out, progress = _config(args), _out(args), not args.no_progress
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress)
@@ -158,9 +158,13 @@ def _dispatch(args: argparse.Namespace) -> int:
                                  _options(args.options), progress=progress, limits=limits,
                                  storage=args.storage, study=args.study, cost=args.cost), out)
     elif args.command == "rank":
-        _print_ranking(api.rank(config, out, progress=progress), out)
+        report = api.rank(config, out, progress=progress)
+        if is_writer():
+            _print_ranking(report, out)
     else:
-        _print_ranking(api.run(config, out, resume=args.resume, progress=progress), out)
+        report = api.run(config, out, resume=args.resume, progress=progress)
+        if is_writer():
+            _print_ranking(report, out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
     return 0

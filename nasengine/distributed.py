@@ -16,13 +16,14 @@ sees the same gathered feedback), so the set of used parameters is the same on e
 rank and one all-reduce over exactly those gradients is both correct and cheaper.
 
 Data: every rank reads the same seeded global batch (order and augmentation are a pure
-function of (seed, epoch)) and keeps its part. Only rank 0 writes files.
+function of (seed, epoch)) and keeps its part. Only rank 0 writes files. Ranking shards
+the archs over the ranks (:func:`sharded`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
-from typing import ContextManager
+from typing import Any, Callable, ContextManager, Hashable, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -31,6 +32,9 @@ from torch import nn
 from .errors import ConfigError
 from .parallel import Precision, StepOutput, WholeBatch, _forward_loss
 from .space import Sample
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def world_size() -> int:
@@ -63,6 +67,25 @@ def init(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T], keys: Sequence[Hashable],
+            device: torch.device) -> list[R]:
+    """``fn`` over ``items``, sharded over the ranks and gathered in item order on every
+    rank. Items with equal keys go to one rank (round robin over the distinct keys), so
+    an item ``fn`` would dedupe is still computed once. Without torchrun: ``fn(items)``."""
+    if world_size() == 1:
+        return fn(list(items))
+    init(device)
+    order = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    mine = [i for i, key in enumerate(keys) if order[key] % world_size() == rank()]
+    parts: list[Any] = [None] * world_size()
+    dist.all_gather_object(parts, (mine, fn([items[i] for i in mine])))
+    out: list[Any] = [None] * len(items)
+    for indices, values in parts:
+        for i, value in zip(indices, values):
+            out[i] = value
+    return out
 
 
 class RankSplit:

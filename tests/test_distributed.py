@@ -2,6 +2,8 @@
 with threads in one process: same weights, same sampler state, resumable across."""
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,3 +73,30 @@ def test_torchrun_with_another_split_names_the_fix(cifar10_path, tmp_path):
     done = torchrun(tmp_path, "-m", "nasengine", "train", "--config", "smoke", "--out", "bad",
                     "--no-progress", "--set=data.train_limit=256")
     assert done.returncode != 0 and "set --set train.data_parallel=2" in done.stderr
+
+
+def find(report, key: str):
+    """The value of ``key`` wherever it sits in a nested report."""
+    if isinstance(report, dict):
+        if key in report:
+            return report[key]
+        return next((v for v in map(lambda r: find(r, key), report.values()) if v is not None),
+                    None)
+    return None
+
+
+@pytest.mark.slow
+def test_rank_under_torchrun_shards_the_archs_and_reports_what_one_process_does(
+        cifar10_path, nb201_table_path, tmp_path):
+    config = load_config("smoke", ["data.train_limit=256"])
+    api.train(config, tmp_path / "one", progress=False)
+    shutil.copytree(tmp_path / "one", tmp_path / "two")
+    one = api.rank(config, tmp_path / "one", progress=False)
+    done = torchrun(tmp_path, "-m", "nasengine", "rank", "--config", "smoke", "--out", "two",
+                    "--no-progress", "--set=data.train_limit=256")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "two" / "scores.csv").read_text() == \
+        (tmp_path / "one" / "scores.csv").read_text()
+    two = json.loads((tmp_path / "two" / "ranking.json").read_text())
+    assert find(two, "kendall_tau") == find(one, "kendall_tau")
+    assert find(two, "distinct_evaluations") == find(one, "distinct_evaluations") is not None
