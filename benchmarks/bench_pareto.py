@@ -20,7 +20,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from nasengine.benchmark import NB201Table
-from nasengine.search.pareto import hypervolume, pareto_front
+from nasengine.search.pareto import TrueFront, pareto_front
 from nasengine.search.report import TRADE_OFF
 from nasengine.search.study import ArchSearch
 from search_spaces.nb201 import NB201Space
@@ -33,11 +33,8 @@ COSTS = ["latency_ms_help_pixel2", "latency_ms_hwnasbench_pixel3", "latency_ms_h
 def ratios(table: NB201Table, cost: str, optimizer: str, budget: int, seeds: int,
            population: int) -> list[float]:
     space = NB201Space()
-    truth = np.c_[table.query_many(table.archs, "cifar10_test_acc"),
-                  table.query_many(table.archs, cost)]
-    best = truth[pareto_front(truth, TRADE_OFF)]
-    ideal, nadir = (truth[:, 0].max(), truth[:, 1].min()), (best[:, 0].min(), best[:, 1].max())
-    true_hv = hypervolume(best, TRADE_OFF, ideal, nadir)
+    true = TrueFront.of(np.c_[table.query_many(table.archs, "cifar10_test_acc"),
+                              table.query_many(table.archs, cost)])
 
     def objective(arch):
         name = space.format(arch)
@@ -49,8 +46,7 @@ def ratios(table: NB201Table, cost: str, optimizer: str, budget: int, seeds: int
                             canonical=effective_arch,
                             options={"population": population} if optimizer == "nsga2"
                             else None).run(budget, progress=False)
-        out.append(hypervolume([t["values"] for t in result.trials], TRADE_OFF, ideal,
-                               nadir) / true_hv)
+        out.append(true.ratio([t["values"] for t in result.trials]))
     return out
 
 

@@ -7,6 +7,7 @@ between costs and a found front's is a fraction of it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -58,3 +59,29 @@ def hypervolume(points: np.ndarray | Sequence[Sequence[float]], directions: Dire
         area += (1.0 - first) * (previous - second)
         previous = second
     return float(area)
+
+
+@dataclass
+class TrueFront:
+    """The Pareto front of a whole space (accuracy up, cost down) and the hypervolume box
+    it defines: from the space's best accuracy and lowest cost (ideal) to the front's
+    worst accuracy and highest cost (nadir)."""
+
+    points: np.ndarray
+    ideal: tuple[float, float]
+    nadir: tuple[float, float]
+    hypervolume: float
+
+    @classmethod
+    def of(cls, space_points: np.ndarray) -> TrueFront:
+        """From (accuracy, cost) of every arch of the space."""
+        directions = ("maximize", "minimize")
+        best = space_points[pareto_front(space_points, directions)]
+        ideal = (float(space_points[:, 0].max()), float(space_points[:, 1].min()))
+        nadir = (float(best[:, 0].min()), float(best[:, 1].max()))
+        return cls(best, ideal, nadir, hypervolume(best, directions, ideal, nadir))
+
+    def ratio(self, found: np.ndarray | Sequence[Sequence[float]]) -> float:
+        """Hypervolume of ``found`` (accuracy, cost) points as a fraction of the front's."""
+        return hypervolume(found, ("maximize", "minimize"), self.ideal, self.nadir) \
+            / self.hypervolume

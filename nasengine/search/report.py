@@ -13,7 +13,7 @@ import numpy as np
 
 from ..checkpoint import atomic_write_json
 from ..plots import front_plot, line_plot
-from .pareto import hypervolume, pareto_front
+from .pareto import TrueFront, pareto_front
 from .study import SearchResult
 
 TRADE_OFF = ("maximize", "minimize")
@@ -79,14 +79,11 @@ def pareto_report(result: SearchResult, out: Path, cost: str, *, truth: Truth | 
         found = np.asarray([[f["true_acc"], f["cost"]] for f in front])
         fronts["found (true accuracy)"] = found[:, ::-1]
         if space_points is not None:
-            best = space_points[pareto_front(space_points, TRADE_OFF)]
-            ideal = (space_points[:, 0].max(), space_points[:, 1].min())
-            nadir = (best[:, 0].min(), best[:, 1].max())
-            hv_found = hypervolume(found, TRADE_OFF, ideal, nadir)
-            hv_true = hypervolume(best, TRADE_OFF, ideal, nadir)
-            report["hypervolume"] = {"found": hv_found, "true_front": hv_true,
-                                     "ratio": hv_found / hv_true}
-            fronts["true Pareto front"] = best[:, ::-1]
+            true = TrueFront.of(space_points)
+            ratio = true.ratio(found)
+            report["hypervolume"] = {"found": ratio * true.hypervolume,
+                                     "true_front": true.hypervolume, "ratio": ratio}
+            fronts["true Pareto front"] = true.points[:, ::-1]
     report["plot"] = str(front_plot(fronts, out / "pareto.png", cloud=values[:, ::-1],
                                     xlabel=cost, ylabel="accuracy (%)",
                                     title=f"{len(result.trials)} trials"))

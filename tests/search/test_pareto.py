@@ -6,7 +6,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from nasengine.benchmark import NB201Table
-from nasengine.search.pareto import hypervolume, pareto_front
+from nasengine.search.pareto import TrueFront, hypervolume, pareto_front
 from nasengine.search.report import TRADE_OFF
 from nasengine.search.study import ArchSearch
 from search_spaces.nb201 import NB201Space
@@ -36,11 +36,9 @@ def test_nsga2_finds_a_better_front_than_random_search(nb201_table_path):
     Mann-Whitney test over the seeds agrees (p < 0.05)."""
     space, table = NB201Space(), NB201Table.from_path(nb201_table_path)
     cost = "latency_ms_help_pixel2"
-    truth = np.c_[table.query_many(table.archs, "cifar10_test_acc"),
-                  table.query_many(table.archs, cost)]
-    best = truth[pareto_front(truth, TRADE_OFF)]
-    ideal, nadir = (truth[:, 0].max(), truth[:, 1].min()), (best[:, 0].min(), best[:, 1].max())
-    true_hv = hypervolume(best, TRADE_OFF, ideal, nadir)
+    true = TrueFront.of(np.c_[table.query_many(table.archs, "cifar10_test_acc"),
+                              table.query_many(table.archs, cost)])
+    assert true.ratio(true.points) == pytest.approx(1.0)
 
     def objective(arch):
         name = space.format(arch)
@@ -51,8 +49,7 @@ def test_nsga2_finds_a_better_front_than_random_search(nb201_table_path):
                             canonical=effective_arch,
                             options={"population": 10} if optimizer == "nsga2" else None
                             ).run(150, progress=False)
-        return hypervolume([t["values"] for t in result.trials], TRADE_OFF, ideal,
-                           nadir) / true_hv
+        return true.ratio([t["values"] for t in result.trials])
 
     nsga2 = [ratio("nsga2", seed) for seed in range(7)]
     random = [ratio("random", seed) for seed in range(7)]
