@@ -6,35 +6,39 @@
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from .checkpoint import atomic_write_json, load_checkpoint
+from .checkpoint import atomic_write_json, check_finite, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
 from .distributed import is_writer, place, sharded
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
+from .runfolder import guard_overwrite, locked, remove_stale_temps
 from .samplers import SAMPLERS, Sampler
 from .samplers.base import SamplerContext
 from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
 from .supernet.base import Supernet
-from .train import CHECKPOINT, Trainer
+from .train import CHECKPOINT, METRICS, Trainer
+from .validation import at_least, check_rule, validate_config, warn_if
 
-__all__ = ["build", "load_config", "rank", "run", "search", "train"]
+__all__ = ["build", "load_config", "rank", "run", "search", "study", "train"]
 
 
 class Pipeline:
     """The objects one config describes, built once and shared by train and rank."""
 
     def __init__(self, config: RunConfig, progress: bool = True) -> None:
+        validate_config(config)  # also a config built or edited in Python
         set_threads(config.threads)
         self.config, self.progress = config, progress
         self.device = place(resolve_device(config.device))  # under torchrun: its GPU
@@ -49,8 +53,9 @@ class Pipeline:
 
             self.supernet = FewShotSupernet.from_config(self.supernet, config.fewshot,
                                                         config.train.epochs, config.seed)
-        self.sampler: Sampler = SAMPLERS.create(config.sampler.name, space=self.space,
-                                                seed=config.seed, **config.sampler.options)
+        BN_PROTOCOLS.get(config.evaluate.bn)  # a bad name fails now, not after training
+        self.sampler: Sampler = SAMPLERS.create(config.sampler.name, config.sampler.options,
+                                                space=self.space, seed=config.seed)
         self._train_set: ImageDataset | None = None
         self._valid_set: ImageDataset | None = None
         self._complexity: dict[str, dict[str, float]] = {}
@@ -61,6 +66,10 @@ class Pipeline:
         if self._train_set is None:
             dc = self.config.data
             data = load_cifar(dc.source, split="train", dataset=dc.dataset)
+            if len(data.classes) > self.config.supernet.num_classes:
+                raise ConfigError(f"supernet.num_classes = {self.config.supernet.num_classes} "
+                                  f"is below the {len(data.classes)} classes of {dc.dataset}; "
+                                  f"set supernet.num_classes = {len(data.classes)}")
             if dc.train_limit:
                 perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(
                     self.config.seed))[: dc.train_limit]
@@ -136,7 +145,15 @@ class Pipeline:
     def trainer(self, out: Path) -> Trainer:
         return Trainer(self.supernet, self.sampler, self.train_loader(), self.config.train, out,
                        self.config.fingerprint(), self.device, self.progress,
-                       context=self.sampler_context())
+                       context=self.sampler_context(), callbacks=self.epoch_callbacks())
+
+    def epoch_callbacks(self) -> list[Any]:
+        """Epoch-end trainer hooks the config asks for (ranking over training)."""
+        if not self.config.evaluate.track_every:
+            return []
+        from .tracking import RankTracker
+
+        return [RankTracker.from_pipeline(self)]
 
     def evaluator(self) -> Evaluator:
         ec = self.config.evaluate
@@ -147,6 +164,9 @@ class Pipeline:
     def arch_sample(self) -> list[Sample]:
         """The archs to rank: the whole space, or ``n_archs`` distinct seeded draws."""
         ec = self.config.evaluate
+        warn_if(ec.archs == "random" and ec.n_archs > len(self.space),
+                f"evaluate.n_archs = {ec.n_archs} is above the {len(self.space)} archs of the "
+                f"space; ranking all of them (set evaluate.archs = \"all\" to say so)")
         if ec.archs == "all" or ec.n_archs >= len(self.space):
             return list(self.space.enumerate())
         rng = random.Random(ec.arch_seed)
@@ -185,13 +205,25 @@ def build(config: RunConfig | str, progress: bool = True) -> Pipeline:
 
 
 def train(config: RunConfig | str, out: str | Path, resume: bool = False,
-          progress: bool = True) -> Pipeline:
-    """Train the supernet into ``out`` (checkpoint + metrics.jsonl)."""
+          progress: bool = True, overwrite: bool = False) -> Pipeline:
+    """Train the supernet into ``out`` (checkpoint + metrics.jsonl).
+
+    A folder that holds a checkpoint is continued (``resume``) or replaced
+    (``overwrite``), never silently restarted; the folder is locked while training,
+    and ``config.json`` is written only once the checkpoint (if any) is accepted.
+    """
     pipe = build(config, progress)
     out = Path(out)
-    if is_writer():  # under torchrun only rank 0 writes
-        atomic_write_json(out / "config.json", pipe.config.to_dict())
-    history = pipe.trainer(out).fit(resume=resume)
+    with locked(out) if is_writer() else contextlib.nullcontext():  # torchrun: rank 0's
+        if is_writer():
+            remove_stale_temps(out)
+        guard_overwrite(out / CHECKPOINT, resume, overwrite, (out / METRICS,))
+        trainer = pipe.trainer(out)
+        if resume:
+            trainer.restore()
+        if is_writer():  # under torchrun only rank 0 writes
+            atomic_write_json(out / "config.json", pipe.config.to_dict())
+        history = trainer.fit()
     if is_writer():
         pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r],
                               out / "sampling.png")
@@ -211,7 +243,7 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
 
     pipe = pipe or build(config, progress)
     out = Path(out)
-    _load_trained(pipe, out)
+    state = _load_trained(pipe, out)
     archs = pipe.arch_sample()
     evaluator = pipe.evaluator()
     start = time.perf_counter()
@@ -223,7 +255,8 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     seconds = time.perf_counter() - start
     if not is_writer():
         return {}
-    return ranking_report(pipe, archs, scores, evaluator.describe(), seconds,
+    protocol = {**evaluator.describe(), "checkpoint": _trained_for(pipe, state)}
+    return ranking_report(pipe, archs, scores, protocol, seconds,
                           Path(report_dir) if report_dir else out)
 
 
@@ -247,6 +280,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     from .search.report import TRADE_OFF, pareto_report, search_report
     from .search.study import ArchSearch
 
+    check_rule("search budget", budget, at_least(1))  # before a study file is created
     pipe = pipe or build(config, progress)
     out = Path(out)
     measure = cost_measure(pipe, cost) if cost else None  # a bad name fails before any work
@@ -271,7 +305,8 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
         extra["pareto"] = pareto_report(result, out, cost, truth=truth,
                                         space_points=_truth_points(pipe, cost))
     return search_report(result, out, search.identity, truth=truth, optimum=optimum,
-                         seconds=sum(t["seconds"] for t in result.trials), extra=extra)
+                         seconds=sum(t["seconds"] for t in result.trials),
+                         checkpoint=_trained_for(pipe, state), extra=extra)
 
 
 def cost_measure(pipe: Pipeline, name: str) -> Any:
@@ -339,8 +374,17 @@ def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:
 
 
 def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
-    """Load the checkpoint in ``out`` into the pipeline's supernet, ready to evaluate."""
+    """Load the checkpoint in ``out`` into the pipeline's supernet, ready to evaluate.
+
+    Weights that are not finite are refused (every arch would score the same); an
+    unfinished run is used, with a warning, and reports record its epoch.
+    """
     state = load_checkpoint(out / CHECKPOINT, pipe.config.fingerprint())
+    check_finite(state["model"], out / CHECKPOINT)
+    done = _trained_for(pipe, state)
+    warn_if(not done["finished"], f"{out / CHECKPOINT} is from epoch {done['epoch']} of "
+            f"{done['epochs']} (training unfinished); finish it with nasengine train --resume "
+            f"--out {out}, or read these results as those of a partly trained supernet")
     pipe.supernet.load_state_dict(state["model"])
     pipe.supernet.to(pipe.device)
     if pipe.config.train.channels_last:
@@ -348,8 +392,28 @@ def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
     return state
 
 
+def _trained_for(pipe: Pipeline, state: dict[str, Any]) -> dict[str, Any]:
+    """How far the checkpoint got: its epoch, the run's length, whether it finished."""
+    epochs = pipe.config.train.epochs
+    return {"epoch": state["epoch"], "epochs": epochs, "finished": state["epoch"] >= epochs}
+
+
+def study(config: str | Path, out: str | Path, workers: int | None = None,
+          overrides: Sequence[str] = (), report_only: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the study TOML ``config`` in ``out``; returns the report (study.json).
+
+    Cells (method x seed) run in ``workers`` processes (default: the study's ``workers``);
+    ``overrides`` (``key=value``) apply to every cell; ``report_only`` trains nothing.
+    """
+    from .study import load_study, run_study
+
+    return run_study(load_study(config, list(overrides)), out, workers=workers,
+                     report_only=report_only, log=print if progress else lambda _: None)
+
+
 def run(config: RunConfig | str, out: str | Path, resume: bool = False,
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train, then rank: the whole pipeline."""
-    pipe = train(config, out, resume=resume, progress=progress)
+    pipe = train(config, out, resume=resume, progress=progress, overwrite=overwrite)
     return rank(pipe.config, out, progress=progress, pipe=pipe)

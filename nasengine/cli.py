@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, search, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, study, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +17,7 @@ from .errors import ConfigError, NasEngineError
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="demo",
-                   help="preset name (demo, cpu-proxy, smoke) or TOML file [demo]")
+                   help="preset name (demo, cpu-proxy, smoke, nb201-paper) or TOML file [demo]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
     p.add_argument("--out", default=None, help="run folder [runs/<config name>]")
@@ -36,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         if name != "rank":
             p.add_argument("--resume", action="store_true",
                            help="continue from the checkpoint in --out")
+            p.add_argument("--overwrite", action="store_true",
+                           help="start again, replacing the checkpoint in --out")
     search = sub.add_parser("search", help="search the space with a trained supernet "
                             "(an optuna study in --out/search.db or --storage; workers may share it)")
     _run_args(search)
@@ -59,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
                         "multi-objective --optimizer (nsga2, tpe, random)")
     search.add_argument("--study", default=None, metavar="NAME",
                         help="study name in the storage [<optimizer>-seed<search seed>]")
+    study = sub.add_parser("study", help="methods x seeds at one budget and protocol, "
+                           "ranked against the ground truth: one report (study.md)")
+    study.add_argument("study_config", metavar="CONFIG",
+                       help="study TOML (examples: benchmarks/studies/*.toml)")
+    study.add_argument("--out", default=None, help="study folder [runs/<CONFIG name>]")
+    study.add_argument("--workers", type=int, default=None,
+                       help="parallel cell processes [the study's workers, else 1]")
+    study.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a field of every cell (repeatable)")
+    study.add_argument("--report-only", action="store_true",
+                       help="train nothing; report the finished cells")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -83,7 +97,10 @@ def _config(args: argparse.Namespace):
 
 
 def _out(args: argparse.Namespace) -> Path:
-    return Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    from .validation import check_folder
+
+    return check_folder("--out", Path(args.out) if args.out else
+                        Path("runs") / Path(args.config).stem)
 
 
 def _print_ranking(report: dict, out: Path) -> None:
@@ -143,12 +160,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     from . import api
     from .distributed import is_writer, world_size
 
+    if args.command == "study":
+        return _study(args)
     if world_size() > 1 and args.command == "search":
         raise ConfigError("torchrun runs train, rank and run; start search workers as "
                           "separate processes on one --storage/--study instead")
     config, out, progress = _config(args), _out(args), not args.no_progress
+    if config.estimate_cost and args.command in ("train", "run"):
+        from .cost import describe_estimate, estimate_cost
+
+        print(describe_estimate(estimate_cost(config)), flush=True)
     if args.command == "train":
-        api.train(config, out, resume=args.resume, progress=progress)
+        api.train(config, out, resume=args.resume, progress=progress, overwrite=args.overwrite)
         if is_writer():
             print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
@@ -162,7 +185,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         if is_writer():
             _print_ranking(report, out)
     else:
-        report = api.run(config, out, resume=args.resume, progress=progress)
+        report = api.run(config, out, resume=args.resume, progress=progress,
+                         overwrite=args.overwrite)
         if is_writer():
             _print_ranking(report, out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
@@ -170,9 +194,27 @@ def _dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study(args: argparse.Namespace) -> int:
+    from . import api
+
+    out = Path(args.out) if args.out else Path("runs") / Path(args.study_config).stem
+    report = api.study(args.study_config, out, workers=args.workers, overrides=args.overrides,
+                       report_only=args.report_only)
+    for name, row in report["rows"].items():
+        tau = row["kendall_tau"]
+        print(f"{name:>24}: Kendall tau {tau['mean']:+.3f} ± {tau['std']:.3f} "
+              f"over {len(tau['per_seed'])} seed(s)")
+    print(f"report: {out / 'study.md'}  {out / 'study.json'}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from .spaces import describe, get_family
 
+    from .validation import check_rule, at_least
+
+    for flag in ("channels", "cells", "classes"):
+        check_rule(f"--{flag}", getattr(args, flag), at_least(1))
     family = get_family(args.space)
     space = family.space()
     if args.arch is None:
@@ -185,25 +227,36 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    return f"nasengine: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     try:
         return _dispatch(args)
     except NasEngineError as exc:
         print(f"nasengine: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused (permissions, full disk, odd paths)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"nasengine: error: cannot write or read{where} ({exc.strerror or exc}); check the "
+              f"path, its permissions and free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(f"nasengine: interrupted; {_INTERRUPTED.get(args.command, 'nothing was saved')}",
+        print(f"nasengine: interrupted; {_CONTINUE.get(args.command, 'nothing was lost')}",
               file=sys.stderr)
         return 130
 
 
-_INTERRUPTED = {
+_CONTINUE = {  # what a Ctrl-C keeps, and the command that carries on
     "train": "the last finished epoch is checkpointed (continue with --resume)",
     "run": "the last finished epoch is checkpointed (continue with --resume)",
-    "search": "finished trials are kept in the study; run the same command again to "
-              "continue it",
-    "rank": "no report was written; run the same command again",
+    "search": "finished trials are stored in the study (--out/search.db or --storage; run "
+              "the same search command again to continue)",
+    "rank": "nothing was written (run rank again)",
+    "study": "finished cells are checkpointed (rerun the same command to continue)",
 }
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -116,13 +115,6 @@ def test_resampled_statistics_match_scipy():
         assert got["pearson_r"][r] == pytest.approx(stats.pearsonr(p, t).statistic)
         point = ranking_metrics(p, t, topk=(10,), n_bootstrap=0)
         assert got["precision_at_10"][r] == point["precision_at_10"]
-
-
-def test_bootstrap_of_200_archs_is_fast():
-    pred, true = _noisy(200)
-    start = time.perf_counter()
-    ranking_metrics(pred, true, n_bootstrap=1000)
-    assert time.perf_counter() - start < 2.0  # about 0.3 s on one core
 
 
 def test_constant_prediction_gives_nan_correlations_not_a_crash():

@@ -22,9 +22,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
-from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
+from ..progress import progress_bar
 from ..space import Sample, SearchSpace
 from .optimizers import create_optimizer
 from .resume import WorkerSampler
@@ -106,7 +106,7 @@ class ArchSearch:
         """Continue the study until it holds ``budget`` finished trials (all workers')."""
         if budget < 1:
             raise ConfigError(f"search budget must be >= 1 trial, got {budget}")
-        with tqdm(total=budget, desc="search", unit="arch", disable=not progress) as bar:
+        with progress_bar(total=budget, desc="search", unit="arch", enabled=progress) as bar:
             rejected = 0
             while True:
                 fail_dead_trials(self.study, 3 * self.heartbeat)
