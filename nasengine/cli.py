@@ -39,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                            help="continue from the checkpoint in --out")
             p.add_argument("--overwrite", action="store_true",
                            help="start again, replacing the checkpoint in --out")
-    search = sub.add_parser("search", help="search the space with a trained supernet "
-                            "(an optuna study in --out/search.db or --storage; workers may share it)")
+    search = sub.add_parser("search", help="search the space with a trained supernet (an "
+                            "optuna study in --out/search.db or --storage; workers may share it)")
     _run_args(search)
     search.add_argument("--optimizer", default="evolution",
                         help="evolution, tpe, random or nsga2 (multi-objective, with --cost)")
