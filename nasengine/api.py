@@ -6,17 +6,20 @@
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from .checkpoint import atomic_write_json, check_finite, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
 from .device import resolve_device, set_threads
+from .distributed import is_writer, place, sharded
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
 from .registry import Registry
@@ -39,7 +42,7 @@ class Pipeline:
         validate_config(config)  # also a config built or edited in Python
         set_threads(config.threads)
         self.config, self.progress = config, progress
-        self.device = resolve_device(config.device)
+        self.device = place(resolve_device(config.device))  # under torchrun: its GPU
         self.family: SpaceFamily = get_family(config.supernet.space)
         self.space: SearchSpace = self.family.space()
         torch.manual_seed(config.seed)
@@ -212,15 +215,19 @@ def train(config: RunConfig | str, out: str | Path, resume: bool = False,
     """
     pipe = build(config, progress)
     out = Path(out)
-    with locked(out):
-        remove_stale_temps(out)
+    with locked(out) if is_writer() else contextlib.nullcontext():  # torchrun: rank 0's
+        if is_writer():
+            remove_stale_temps(out)
         guard_overwrite(out / CHECKPOINT, resume, overwrite, (out / METRICS,))
         trainer = pipe.trainer(out)
         if resume:
             trainer.restore()
-        atomic_write_json(out / "config.json", pipe.config.to_dict())
+        if is_writer():  # under torchrun only rank 0 writes
+            atomic_write_json(out / "config.json", pipe.config.to_dict())
         history = trainer.fit()
-    pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r], out / "sampling.png")
+    if is_writer():
+        pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r],
+                              out / "sampling.png")
     return pipe
 
 
@@ -229,7 +236,9 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     """Score archs with the trained supernet in ``out`` and compare with the oracle.
 
     The report goes to ``report_dir`` (default ``out``), so one supernet can be
-    ranked under several evaluation protocols.
+    ranked under several evaluation protocols. Under torchrun the archs are sharded over
+    the ranks (equivalent ones on the same rank) and rank 0 writes the report; the
+    other ranks return an empty dict.
     """
     from .report import ranking_report
 
@@ -239,9 +248,14 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
     archs = pipe.arch_sample()
     evaluator = pipe.evaluator()
     start = time.perf_counter()
-    scores = evaluator.score_many(archs, progress=progress,
-                                   workers=pipe.config.evaluate.workers)
+    keys = [tuple(pipe.supernet.canonical(a).items()) for a in archs]
+    scores = sharded(lambda part: evaluator.score_many(
+        part, progress=progress and is_writer(), workers=pipe.config.evaluate.workers),
+        archs, keys, pipe.device)
+    evaluator.distinct_evaluations = len(set(keys))  # over all ranks
     seconds = time.perf_counter() - start
+    if not is_writer():
+        return {}
     protocol = {**evaluator.describe(), "checkpoint": _trained_for(pipe, state)}
     ec, sc = pipe.config.evaluate, pipe.config.supernet
     return ranking_report(
@@ -280,42 +294,94 @@ def ranking_data(pipe: Pipeline, archs: list[Sample], scores: list[float],
 def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution",
            budget: int = 100, seed: int = 0, options: dict[str, Any] | None = None,
            progress: bool = True, pipe: Pipeline | None = None,
-           limits: dict[str, float] | None = None, score: str = "supernet") -> dict[str, Any]:
+           limits: dict[str, float] | None = None, storage: str | Path | None = None,
+           study: str | None = None, cost: str | None = None,
+           score: str = "supernet") -> dict[str, Any]:
     """Search the space for the arch the trained supernet in ``out`` scores highest.
 
-    The study is stored in ``out/search.db`` (one study per optimiser and seed), so a
-    search continues where it stopped; ``search.json`` / ``search.png`` report the
-    incumbent's true accuracy and regret when the space has a ground truth (NB201).
-    ``limits`` caps the stand-alone network's complexity, e.g. ``{"params": 1e6}``
-    (keys of the space family's ``complexity``: ``params``, ``flops``). ``score`` is
-    what the search maximises: ``supernet`` (its accuracy) or ``hybrid`` (the supernet
-    and ``proxies.hybrid`` by log-rank among the evaluation sample; see
+    The study is stored in ``storage`` (default ``out/search.db``; any SQLAlchemy URL)
+    under ``study`` (default one per optimiser and seed), so a search continues where
+    it stopped and processes started on the same study work on it together;
+    ``search.json`` / ``search.png`` report the incumbent's true accuracy and regret
+    when the space has a ground truth (NB201). ``limits`` caps the stand-alone
+    network's complexity, e.g. ``{"params": 1e6}`` (keys of the space family's
+    ``complexity``: ``params``, ``flops``). ``cost`` makes it hardware-aware: the
+    score against that cost (:func:`cost_measure`), for a multi-objective optimiser
+    (``nsga2``); ``search.json`` then holds the Pareto front. ``score`` is what the
+    search maximises: ``supernet`` (its accuracy) or ``hybrid`` (the supernet and
+    ``proxies.hybrid`` by log-rank among the evaluation sample; see
     :mod:`nasengine.proxies.hybrid`).
     """
-    from .search.report import search_report
+    from .search.report import TRADE_OFF, pareto_report, search_report
     from .search.study import ArchSearch
 
     check_rule("search budget", budget, at_least(1))  # before a study file is created
     pipe = pipe or build(config, progress)
     out = Path(out)
+    measure = cost_measure(pipe, cost) if cost else None  # a bad name fails before any work
     state = _load_trained(pipe, out)
     evaluator = pipe.evaluator()
     scoring = ("bn", "recal_batches", "recal_batch_size", "eval_images", "batch_size", "arch_seed")
     identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
                 "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring},
-                **({"limits": limits} if limits else {})}
+                **({"limits": limits} if limits else {}), **({"cost": cost} if cost else {})}
     objective, canonical, described = SEARCH_SCORES.create(score, pipe=pipe, evaluator=evaluator,
                                                            progress=progress)
     identity.update(described)
-    study = ArchSearch(pipe.space, objective, optimizer, seed=seed,
-                       storage=out / "search.db", canonical=canonical,
-                       options=options, identity=identity,
-                       constraint=complexity_limit(pipe.family, limits) if limits else None)
-    result = study.run(budget, progress=progress)
+    directions: tuple[str, ...] = ("maximize",)
+    if measure is not None:
+        single, directions = objective, TRADE_OFF
+        objective = lambda arch: (single(arch), measure(arch))  # noqa: E731
+    search = ArchSearch(pipe.space, objective, optimizer, seed=seed,
+                        storage=storage or out / "search.db", study_name=study,
+                        canonical=canonical, options=options, identity=identity,
+                        constraint=complexity_limit(pipe.family, limits) if limits else None,
+                        directions=directions)
+    result = search.run(budget, progress=progress)
     truth, optimum = _ground_truth(pipe)
-    return search_report(result, out, study.identity, truth=truth, optimum=optimum,
+    extra: dict[str, Any] = {"study": search.location()}
+    if cost:
+        extra["pareto"] = pareto_report(result, out, cost, truth=truth,
+                                        space_points=_truth_points(pipe, cost))
+    return search_report(result, out, search.identity, truth=truth, optimum=optimum,
                          seconds=sum(t["seconds"] for t in result.trials),
-                         checkpoint=_trained_for(pipe, state))
+                         checkpoint=_trained_for(pipe, state), extra=extra)
+
+
+def cost_measure(pipe: Pipeline, name: str) -> Any:
+    """arch -> its cost ``name``: a column of the space's ground-truth table (NB201:
+    ``params_M_cifar10``, ``flops_M_cifar10``, the ``latency_ms_*`` devices), or the
+    stand-alone network's ``params`` / ``flops`` (any space)."""
+    table = _table(pipe)
+    if table is not None and name in table.metrics():
+        return lambda arch: table.query(pipe.space.format(arch), name)
+    if name in ("params", "flops"):
+        return lambda arch: pipe.family.complexity(arch)[name]
+    columns = [m for m in (table.metrics() if table else []) if "_acc" not in m]
+    raise ConfigError(f"unknown cost {name!r}; known: params, flops"
+                      + (f", {', '.join(columns)}" if columns else ""))
+
+
+def _table(pipe: Pipeline) -> Any:
+    """The space's ground-truth table (NB201), or None."""
+    from .benchmark import NB201Table
+
+    if pipe.config.supernet.space != "nb201":
+        return None
+    return NB201Table.from_path(pipe.config.evaluate.oracle)
+
+
+def _truth_points(pipe: Pipeline, cost: str) -> Any:
+    """(true accuracy, cost) of every arch, when the ground-truth table has the cost."""
+    from .benchmark.nb201 import accuracy_column
+
+    table = _table(pipe)
+    if table is None or cost not in table.metrics():
+        return None
+    ec = pipe.config.evaluate
+    archs = table.archs
+    accuracy = accuracy_column(ec.oracle_dataset, ec.oracle_split, 200)
+    return np.c_[table.query_many(archs, accuracy), table.query_many(archs, cost)]
 
 
 SearchScore = tuple[Callable[[Sample], float], Any, dict[str, Any]]
@@ -389,12 +455,10 @@ def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
 
 def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:
     """(arch string -> true accuracy, best in the table), or (None, None) off NB201."""
-    from .benchmark import NB201Table
-
-    if pipe.config.supernet.space != "nb201":
+    table = _table(pipe)
+    if table is None:
         return None, None
     ec = pipe.config.evaluate
-    table = NB201Table.from_path(ec.oracle)
     truth = lambda arch: table.accuracy(arch, dataset=ec.oracle_dataset, split=ec.oracle_split)  # noqa: E731
     return truth, table.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split)
 

@@ -39,10 +39,11 @@ def _parser() -> argparse.ArgumentParser:
                            help="continue from the checkpoint in --out")
             p.add_argument("--overwrite", action="store_true",
                            help="start again, replacing the checkpoint in --out")
-    search = sub.add_parser("search", help="search the space with a trained supernet "
-                            "(evolution, tpe, random; an optuna study in --out/search.db)")
+    search = sub.add_parser("search", help="search the space with a trained supernet (an "
+                            "optuna study in --out/search.db or --storage; workers may share it)")
     _run_args(search)
-    search.add_argument("--optimizer", default="evolution", help="evolution, tpe or random")
+    search.add_argument("--optimizer", default="evolution",
+                        help="evolution, tpe, random or nsga2 (multi-objective, with --cost)")
     search.add_argument("--budget", type=int, default=100, help="trials (archs proposed) [100]")
     search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
     search.add_argument("--option", dest="options", action="append", default=[],
@@ -51,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
                         help="only archs whose stand-alone network has <= M million params")
     search.add_argument("--max-flops", type=float, default=None, metavar="M",
                         help="only archs whose stand-alone network has <= M million FLOPs")
+    search.add_argument("--storage", default=None, metavar="URL",
+                        help="optuna storage, any SQLAlchemy URL (e.g. postgresql://...) or a "
+                        "SQLite file; workers started on one URL and --study share the search "
+                        "[--out/search.db]")
+    search.add_argument("--cost", default=None, metavar="NAME",
+                        help="hardware-aware: supernet accuracy vs this cost (params, flops, or "
+                        "an NB201 table column: latency_ms_help_pixel2, ...); needs a "
+                        "multi-objective --optimizer (nsga2, tpe, random)")
+    search.add_argument("--study", default=None, metavar="NAME",
+                        help="study name in the storage [<optimizer>-seed<search seed>]")
     search.add_argument("--score", default="supernet", choices=("supernet", "hybrid"),
                         help="what the search maximises: the supernet's accuracy, or the "
                         "hybrid of supernet and proxies.hybrid [supernet]")
@@ -131,7 +142,14 @@ def _print_search(report: dict, out: Path) -> None:
         print(f"its true accuracy {best['true_acc']:.2f}%, regret "
               f"{best.get('regret', float('nan')):.2f} points{against}; "
               f"curve: {out / 'search.png'}")
-    print(f"report: {out / 'search.json'}  study: {out / 'search.db'}")
+    if "pareto" in report:
+        pareto = report["pareto"]
+        hv = pareto.get("hypervolume")
+        print(f"Pareto front (supernet score vs {pareto['cost']}): {len(pareto['front'])} archs"
+              + (f"; hypervolume at their true accuracy {hv['ratio']:.1%} of the true front's"
+                 if hv else "") + f"; plot: {pareto['plot']}")
+    print(f"report: {out / 'search.json'}  study {report['study']['name']!r} in "
+          f"{report['study']['storage']} (optuna-dashboard {report['study']['storage']})")
 
 
 def _options(pairs: Sequence[str]) -> dict:
@@ -156,9 +174,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         convert_nats(args.source, Path(args.output))
         return 0
     from . import api
+    from .distributed import is_writer, world_size
 
     if args.command == "study":
         return _study(args)
+    if world_size() > 1 and args.command == "search":
+        raise ConfigError("torchrun runs train, rank and run; start search workers as "
+                          "separate processes on one --storage/--study instead")
     config, out, progress = _config(args), _out(args), not args.no_progress
     if config.estimate_cost and args.command in ("train", "run"):
         from .cost import describe_estimate, estimate_cost
@@ -166,12 +188,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(describe_estimate(estimate_cost(config)), flush=True)
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress, overwrite=args.overwrite)
-        print(f"trained: {out / 'checkpoint.pt'}")
+        if is_writer():
+            print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
         limits = {k: 1e6 * v for k, v in (("params", args.max_params),
                                           ("flops", args.max_flops)) if v is not None}
         _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
                                  _options(args.options), progress=progress, limits=limits,
+                                 storage=args.storage, study=args.study, cost=args.cost,
                                  score=args.score), out)
     elif args.command == "proxies":
         from .proxies.setup import write_table
@@ -185,10 +209,14 @@ def _dispatch(args: argparse.Namespace) -> int:
               + (f" ({per_arch:.3f} s each)" if per_arch else " (all from the cache)"))
         print(f"table: {out / 'proxies.csv'}  cache: {summary['cache']}")
     elif args.command == "rank":
-        _print_ranking(api.rank(config, out, progress=progress), out)
+        report = api.rank(config, out, progress=progress)
+        if is_writer():
+            _print_ranking(report, out)
     else:
-        _print_ranking(api.run(config, out, resume=args.resume, progress=progress,
-                               overwrite=args.overwrite), out)
+        report = api.run(config, out, resume=args.resume, progress=progress,
+                         overwrite=args.overwrite)
+        if is_writer():
+            _print_ranking(report, out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
     return 0
@@ -253,8 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 _CONTINUE = {  # what a Ctrl-C keeps, and the command that carries on
     "train": "the last finished epoch is checkpointed (continue with --resume)",
     "run": "the last finished epoch is checkpointed (continue with --resume)",
-    "search": "finished trials are stored in --out/search.db (run the same search command "
-              "again to continue)",
+    "search": "finished trials are stored in the study (--out/search.db or --storage; run "
+              "the same search command again to continue)",
     "rank": "nothing was written (run rank again)",
     "study": "finished cells are checkpointed (rerun the same command to continue)",
 }

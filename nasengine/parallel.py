@@ -168,10 +168,15 @@ def _average_buffers(floats: list[list[torch.Tensor]]) -> None:
 
 
 def step_runner(parts: int, device: torch.device, precision: Precision) -> StepRunner:
-    """The runner ``train.data_parallel`` asks for; splitting is a CPU measure (GPUs run whole)."""
+    """The runner ``train.data_parallel`` asks for: its parts on torchrun's processes, else
+    on threads (a CPU measure; one GPU runs whole batches)."""
     if not isinstance(parts, int) or parts < 1:
         raise ConfigError(f"train.data_parallel must be a whole number >= 1, got {parts!r}; "
                           "use 1 for whole batches, 2 on a 2-core CPU")
+    from .distributed import RankSplit, world_size
+
+    if world_size() > 1:  # under torchrun the parts are processes (CPU or CUDA)
+        return RankSplit(parts, device, precision)
     if parts > 1 and device.type == "cpu":
         return ThreadSplit(parts, precision)
     return WholeBatch(precision)

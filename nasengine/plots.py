@@ -120,6 +120,26 @@ def seed_plot(groups: Mapping[str, Sequence[float]], path: str | Path, *, ylabel
     return _save(fig, path, title)
 
 
+def front_plot(fronts: Mapping[str, np.ndarray], path: str | Path, *,
+               cloud: np.ndarray | None = None, xlabel: str = "cost",
+               ylabel: str = "accuracy (%)", title: str = "") -> Path:
+    """Pareto fronts as steps, (cost, accuracy) per point, over an optional point cloud
+    (e.g. every trial): where a search's trade-off curve lies against the true one."""
+    fig = _figure(ncols=1)
+    ax = fig.axes[0]
+    if cloud is not None and len(cloud):
+        ax.scatter(cloud[:, 0], cloud[:, 1], s=8, alpha=0.3, color="grey", edgecolors="none",
+                   label="trials")
+    for name, points in fronts.items():
+        order = np.argsort(points[:, 0])
+        ax.step(points[order, 0], points[order, 1], where="post", marker="o", ms=4, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path, title)
+
+
 def _series_arrays(name: str, x: Sequence[float] | None, value: Series
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Check one series and return its x, mean and std (None: no error bars)."""

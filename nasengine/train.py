@@ -19,6 +19,7 @@ import torch
 from .checkpoint import atomic_write_text, check_finite, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import autocast, tune_cpu_allocator
+from .distributed import is_writer
 from .errors import TrainingError
 from .parallel import step_runner
 from .progress import progress_bar
@@ -172,9 +173,10 @@ class Trainer:
                 record.update(callback(self.epoch, self.supernet) or {})
             self.epoch += 1
             done_here += 1
-            save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
-            atomic_write_text(self.out_dir / METRICS,
-                              "".join(json.dumps(r) + "\n" for r in self.history))
+            if is_writer():  # under torchrun, rank 0; the others hold the same state
+                save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
+                atomic_write_text(self.out_dir / METRICS,
+                                  "".join(json.dumps(r) + "\n" for r in self.history))
 
     def _train_epoch(self, epoch: int) -> dict[str, Any]:
         self.supernet.train()
@@ -184,7 +186,7 @@ class Trainer:
         loss_sum = 0.0
         start = time.perf_counter()
         bar = progress_bar(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}",
-                           enabled=self.progress, unit="batch")
+                           enabled=self.progress and is_writer(), unit="batch")
         for batch in bar:
             loss, hits, n = self._train_step(epoch, *batch)
             seen, correct, loss_sum = seen + n, correct + hits, loss_sum + loss * n

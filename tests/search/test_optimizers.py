@@ -59,6 +59,25 @@ def test_model_based_optimisers_beat_random_on_a_climbable_landscape():
         assert min(best(optimizer, seed) for seed in range(5)) > random_best, optimizer
 
 
+def test_an_interrupted_search_resumes_as_if_uninterrupted(name, tmp_path):
+    """Ctrl-C in the 9th evaluation fails that trial; the resumed search replays the
+    sampler and proposes exactly the archs of a search never interrupted."""
+    calls = []
+
+    def interrupted(arch) -> float:
+        calls.append(arch)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return conv_score(arch)
+
+    db = tmp_path / "search.db"
+    options = {"population": 10, "tournament": 3} if name == "evolution" else None
+    with pytest.raises(KeyboardInterrupt):
+        ArchSearch(SPACE, interrupted, name, seed=3, storage=db, options=options).run(
+            25, progress=False)
+    assert archs(name, 3, budget=25, storage=db) == archs(name, 3, budget=25)
+
+
 def test_evolution_resumes_exactly(tmp_path):
     """Its population is the study's last trials and each trial has its own RNG."""
     whole = archs("evolution", 4, budget=40)

@@ -68,3 +68,36 @@ def test_unknown_or_negative_limits_are_refused(trained):
         complexity_limit(family, {"params": -1})
     with pytest.raises(ConfigError, match="known: .*flops"):
         complexity_limit(family, {"latency": 3})(family.space().decode(0))
+
+
+def test_storage_and_study_say_where_the_trials_go(trained, nb201_table_path, tmp_path, capsys):
+    import optuna
+
+    db = tmp_path / "elsewhere.db"
+    assert search(trained, "--optimizer", "random", "--storage", str(db), "--study", "mine") == 0
+    report = json.loads((trained / "search.json").read_text())
+    assert report["study"] == {"name": "mine", "storage": f"sqlite:///{db.resolve()}"}
+    stored = optuna.load_study(study_name="mine", storage=f"sqlite:///{db}")
+    assert len(stored.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 6
+    assert f"optuna-dashboard sqlite:///{db.resolve()}" in capsys.readouterr().out
+
+
+def test_hardware_aware_search_writes_the_pareto_front(trained, nb201_table_path, capsys):
+    assert search(trained, "--optimizer", "nsga2", "--option", "population=4",
+                  "--cost", "latency_ms_help_pixel2") == 0
+    pareto = json.loads((trained / "search.json").read_text())["pareto"]
+    front = pareto["front"]
+    assert pareto["cost"] == "latency_ms_help_pixel2" and front
+    costs = [f["cost"] for f in front]
+    scores = [f["score"] for f in front]
+    assert costs == sorted(costs) and scores == sorted(scores)  # a trade-off curve
+    assert 0 < pareto["hypervolume"]["ratio"] <= 1
+    assert (trained / "pareto.png").stat().st_size > 0
+    assert "Pareto front" in capsys.readouterr().out
+
+
+def test_single_objective_optimiser_or_unknown_cost_is_refused(trained, nb201_table_path, capsys):
+    assert search(trained, "--optimizer", "evolution", "--cost", "params") == 2
+    assert "use --optimizer nsga2" in capsys.readouterr().err
+    assert search(trained, "--optimizer", "nsga2", "--cost", "watts") == 2
+    assert "latency_ms_help_pixel2" in capsys.readouterr().err

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
 
 from ...registry import Registry
 
@@ -25,4 +27,14 @@ def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None
     return OPTIMIZERS.create(name, options, seed=seed)
 
 
-__all__ = ["OPTIMIZERS", "create_optimizer"]
+def trial_index(study: Study, trial: FrozenTrial) -> int:
+    """``trial``'s position among the study's trials that were not failed.
+
+    A killed or interrupted trial is failed and skipped, so the trial that replaces
+    it gets its index: a sampler that draws by index repeats the uninterrupted search.
+    """
+    return sum(t.number < trial.number and t.state != TrialState.FAIL
+               for t in study.get_trials(deepcopy=False))
+
+
+__all__ = ["OPTIMIZERS", "create_optimizer", "trial_index"]

@@ -17,3 +17,11 @@ def tpe(seed: int, startup: int = 20, multivariate: bool = True) -> optuna.sampl
     """Tree-structured Parzen estimator (optuna's default), decisions modelled jointly."""
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup,
                                       multivariate=multivariate)
+
+
+@OPTIMIZERS.register("nsga2")
+def nsga2(seed: int, population: int = 20, crossover: float = 0.9) -> optuna.samplers.BaseSampler:
+    """NSGA-II (Deb et al. 2002): non-dominated sorting with crowding distance, the
+    baseline of hardware-aware (accuracy vs cost) search; single-objective it is a GA."""
+    return optuna.samplers.NSGAIISampler(population_size=population, crossover_prob=crossover,
+                                         seed=seed)

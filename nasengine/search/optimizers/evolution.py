@@ -2,9 +2,9 @@
 
 The population is the last ``population`` finished trials of the study, so the
 sampler keeps no state of its own: a resumed study continues the same search. Each
-trial draws from its own RNG, seeded by (seed, trial number), so a search stopped
-between trials and resumed proposes exactly the archs an uninterrupted one would (a
-trial killed mid-evaluation keeps its number, so the archs after it differ).
+trial draws from its own RNG, seeded by (seed, trial index), so a resumed search
+proposes exactly the archs an uninterrupted one would: a trial killed mid-evaluation
+is failed, and the index skips failed trials (:func:`trial_index`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ...errors import ConfigError
-from . import OPTIMIZERS
+from . import OPTIMIZERS, trial_index
 
 
 class RegularizedEvolution(BaseSampler):
@@ -33,12 +33,18 @@ class RegularizedEvolution(BaseSampler):
         self._children: dict[int, dict[str, Any]] = {}
         self._rngs: dict[int, random.Random] = {}
 
-    def _rng(self, number: int) -> random.Random:
-        """Trial ``number``'s own RNG, the same whenever that trial is drawn."""
-        return self._rngs.setdefault(number, random.Random(f"{self.seed}/{number}"))
+    def _rng(self, study: Study, trial: FrozenTrial) -> random.Random:
+        """The trial's own RNG, the same whenever the trial at that index is drawn."""
+        if trial.number not in self._rngs:
+            index = trial_index(study, trial)
+            self._rngs[trial.number] = random.Random(f"{self.seed}/{index}")
+        return self._rngs[trial.number]
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        rng = self._rng(trial.number)
+        if len(study.directions) > 1:
+            raise ConfigError("evolution ranks trials by one score; for several objectives "
+                              "use --optimizer nsga2 (or tpe, random)")
+        rng = self._rng(study, trial)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) >= self.population:
             members = rng.sample(done[-self.population:], self.tournament)
@@ -54,7 +60,7 @@ class RegularizedEvolution(BaseSampler):
         child = self._children.get(trial.number, {})
         if param_name in child and child[param_name] in param_distribution.choices:
             return child[param_name]
-        return self._rng(trial.number).choice(param_distribution.choices)
+        return self._rng(study, trial).choice(param_distribution.choices)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Any) -> None:
