@@ -275,3 +275,11 @@ def test_interrupted_training_resumes_the_same_streams(cifar10_path, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.sampler.distribution_log() == full.sampler.distribution_log()
     assert full.sampler.distribution_log()[2]["tau_path"] == pytest.approx(1 / 3)
+
+
+def test_op_granularity_is_refused_where_decisions_have_different_choices():
+    mixed = SearchSpace([Categorical("depth", (1, 2)), Categorical("width", (0.5, 1.0))])
+    assert SAMPLERS.create("pada", space=mixed).path_granularity == "edge"
+    assert SAMPLERS.create("pada", space=SPACE).path_granularity == "op"
+    with pytest.raises(ConfigError, match="use \"edge\""):
+        SAMPLERS.create("pada", space=mixed, path_granularity="op")
