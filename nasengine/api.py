@@ -6,10 +6,11 @@
 """
 from __future__ import annotations
 
+import functools
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
@@ -22,6 +23,9 @@ from .evaluate import BN_PROTOCOLS, Evaluator
 from .samplers import SAMPLERS, Sampler
 from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .benchmark.truth import GroundTruth
 from .supernet.base import Supernet
 from .train import CHECKPOINT, Trainer
 
@@ -39,8 +43,8 @@ class Pipeline:
         self.space: SearchSpace = self.family.space()
         torch.manual_seed(config.seed)
         sc = config.supernet
-        self.supernet: Supernet = self.family.build_supernet(
-            sc.sharing, channels=sc.channels, cells=sc.cells, num_classes=sc.num_classes)
+        self.options = self.family.run_options(sc)  # the supernet.* values the family takes
+        self.supernet: Supernet = self.family.build_supernet(sc.sharing, **self.options)
         if config.fewshot.strategy:  # the tree wraps the supernet; it draws no random numbers
             from .fewshot import FewShotSupernet
 
@@ -49,6 +53,12 @@ class Pipeline:
         self.sampler: Sampler = SAMPLERS.create(config.sampler.name, space=self.space,
                                                 seed=config.seed, **config.sampler.options)
         self._train_set: ImageDataset | None = None
+        self.complexity = cached_complexity(self.family, **self.options)
+
+    @functools.cached_property
+    def ground_truth(self) -> GroundTruth | None:
+        """The space's ground truth for this run's oracle settings (None: the space has none)."""
+        return self.family.ground_truth(self.config.evaluate)
 
     # -- data ------------------------------------------------------------------
     @property
@@ -184,21 +194,43 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     study = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
                        storage=out / "search.db", canonical=pipe.supernet.canonical,
                        options=options, identity=identity,
-                       constraint=complexity_limit(pipe.family, limits) if limits else None)
+                       constraint=complexity_limit(pipe.complexity, limits) if limits else None)
     result = study.run(budget, progress=progress)
-    truth, optimum = _ground_truth(pipe)
-    return search_report(result, out, study.identity, truth=truth, optimum=optimum,
+    truth = pipe.ground_truth
+    return search_report(result, out, study.identity,
+                         truth=truth.accuracy if truth else None,
+                         optimum=truth.best() if truth else None,
                          seconds=sum(t["seconds"] for t in result.trials))
 
 
-def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
-    """arch -> None within ``limits`` of the stand-alone network, else what it exceeds."""
+def cached_complexity(family: SpaceFamily, **config: Any) -> Callable[[Sample], dict[str, float]]:
+    """``family.complexity`` at the run's own ``config`` (width, depth...), measured once per arch."""
+    space, cache = family.space(), {}
+
+    def measure(arch: Sample) -> dict[str, float]:
+        key = space.encode(arch)
+        if key not in cache:
+            cache[key] = family.complexity(space.validate(arch), **config)
+        return cache[key]
+
+    return measure
+
+
+def complexity_limit(measure: SpaceFamily | Callable[[Sample], dict[str, float]],
+                     limits: dict[str, float]) -> Callable[[Sample], str | None]:
+    """arch -> None within ``limits`` of the stand-alone network, else what it exceeds.
+
+    ``measure`` is an arch's complexity (e.g. :attr:`Pipeline.complexity`, at the run's
+    width), or a family measured at its defaults.
+    """
     bad = {k: v for k, v in limits.items() if not v > 0}
     if bad:
         raise ConfigError(f"complexity limits must be positive, got {bad}")
+    if isinstance(measure, SpaceFamily):
+        measure = cached_complexity(measure)
 
     def why_not(arch: Sample) -> str | None:
-        measured = family.complexity(arch)
+        measured = measure(arch)
         unknown = sorted(set(limits) - set(measured))
         if unknown:
             raise ConfigError(f"unknown complexity limit(s) {unknown}; known: {sorted(measured)}")
@@ -207,18 +239,6 @@ def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
         return "; ".join(over) or None
 
     return why_not
-
-
-def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:
-    """(arch string -> true accuracy, best in the table), or (None, None) off NB201."""
-    from .benchmark import NB201Table
-
-    if pipe.config.supernet.space != "nb201":
-        return None, None
-    ec = pipe.config.evaluate
-    table = NB201Table.from_path(ec.oracle)
-    truth = lambda arch: table.accuracy(arch, dataset=ec.oracle_dataset, split=ec.oracle_split)  # noqa: E731
-    return truth, table.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split)
 
 
 def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:

@@ -11,9 +11,8 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from .benchmark import NB201Table
 from .checkpoint import atomic_write_json, atomic_write_text
-from .metrics import ranking_metrics
+from .metrics import kendall_tau, ranking_metrics
 from .plots import scatter_ranking
 from .space import Sample
 
@@ -26,23 +25,29 @@ SUMMARY_KEYS = ("kendall_tau", "spearman_rho", "pearson_r", "precision_at_5", "p
 
 def ranking_report(pipe: Pipeline, archs: Sequence[Sample], scores: Sequence[float],
                    protocol: dict[str, Any], seconds: float, out: Path) -> dict[str, Any]:
-    """Compare ``scores`` with the oracle; write ranking.json/.md/.png and scores.csv."""
-    ec = pipe.config.evaluate
-    oracle = NB201Table.from_path(ec.oracle)
+    """Compare ``scores`` with the oracle; write ranking.json/.md/.png and scores.csv.
+
+    Without a ground truth (the space has none) the report ranks the archs by the
+    supernet beside their measured complexity, with no tau.
+    """
+    ec, truth = pipe.config.evaluate, pipe.ground_truth
     names = [pipe.space.format(a) for a in archs]
-    true = [oracle.accuracy(n, dataset=ec.oracle_dataset, split=ec.oracle_split) for n in names]
-    params = [oracle.params(n) for n in names]
-    optimum = oracle.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split)
-    kw = {"n_bootstrap": ec.bootstrap, "seed": ec.arch_seed, "optimum": optimum}
+    params = truth.params_of(names) if truth else None
+    if params is None:
+        params = [pipe.complexity(a)["params"] / 1e6 for a in archs]
     report = {
         "config": pipe.config.to_dict(),
         "protocol": {**protocol, "archs": ec.archs, "n_archs": len(archs),
-                     "oracle": f"{ec.oracle_dataset}/{ec.oracle_split}"},
+                     "oracle": truth.name if truth else None},
         "seconds": seconds, "archs_per_s": len(archs) / max(seconds, 1e-9),
-        "supernet": ranking_metrics(scores, true, **kw),
-        "params_proxy": ranking_metrics(params, true, **kw),
     }
     out.mkdir(parents=True, exist_ok=True)
+    if truth is None:
+        return _untruthed_report(report, names, scores, params, out)
+    true = truth.accuracies(names)
+    kw = {"n_bootstrap": ec.bootstrap, "seed": ec.arch_seed, "optimum": truth.best()}
+    report.update(supernet=ranking_metrics(scores, true, **kw),
+                  params_proxy=ranking_metrics(params, true, **kw))
     atomic_write_json(out / "ranking.json", report)
     atomic_write_text(out / "scores.csv", _scores_csv(names, scores, true, params))
     atomic_write_text(out / "ranking.md", summary_markdown(report))
@@ -52,12 +57,34 @@ def ranking_report(pipe: Pipeline, archs: Sequence[Sample], scores: Sequence[flo
     return report
 
 
-def _scores_csv(names: Sequence[str], scores: Sequence[float], true: Sequence[float],
+def _untruthed_report(report: dict[str, Any], names: Sequence[str], scores: Sequence[float],
+                      params: Sequence[float], out: Path) -> dict[str, Any]:
+    """The supernet's order and the archs' size, when the space has no ground truth."""
+    order = sorted(range(len(names)), key=lambda i: -scores[i])
+    report["supernet"] = {"n": len(names), "top": [
+        {"arch": names[i], "score": scores[i], "params_M": params[i]} for i in order[:10]]}
+    report["tau_score_vs_params"] = kendall_tau(scores, params) if len(names) > 1 else None
+    atomic_write_json(out / "ranking.json", report)
+    atomic_write_text(out / "scores.csv", _scores_csv(names, scores, None, params))
+    lines = [f"# Supernet ranking ({len(names)} archs, no ground truth)", "",
+             "The space has no ground truth, so no tau against it.", "",
+             "| rank | arch | supernet score | params (M) |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r} | `{t['arch']}` | {t['score']:.2f} | {t['params_M']:.4f} |"
+              for r, t in enumerate(report["supernet"]["top"], start=1)]
+    atomic_write_text(out / "ranking.md", "\n".join(lines) + "\n")
+    return report
+
+
+def _scores_csv(names: Sequence[str], scores: Sequence[float], true: Sequence[float] | None,
                 params: Sequence[float]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["arch", "supernet_acc", "true_acc", "params_M"])
-    writer.writerows(zip(names, scores, true, params))
+    if true is None:
+        writer.writerow(["arch", "supernet_acc", "params_M"])
+        writer.writerows(zip(names, scores, params))
+    else:
+        writer.writerow(["arch", "supernet_acc", "true_acc", "params_M"])
+        writer.writerows(zip(names, scores, true, params))
     return buf.getvalue()
 
 

@@ -384,6 +384,20 @@ def entangled(choices: Mapping[str, ChoiceFactory]) -> nn.Module:
     return EntangledEdge(choices)
 
 
+def check_entangled(supernet: nn.Module, space: str) -> None:
+    """Refuse an "entangled" supernet in which no weight is a slice of another.
+
+    It would silently be weight sharing under another name (same parameters, same runs).
+    """
+    if not any(isinstance(m, (EntangledConv2d, EntangledLinear)) for m in supernet.modules()):
+        raise SpaceError(f"supernet.sharing=\"entangled\" on space {space!r} has nothing to "
+                         "slice: none of its choices is a SlicedChoice or an entangled conv/linear "
+                         "(kernels or widths as choices); use supernet.sharing=\"weight_sharing\"")
+
+
+entangled.check = check_entangled  # type: ignore[attr-defined]  # run by SpaceFamily.build_supernet
+
+
 # -- helpers over both mechanisms -------------------------------------------------------------
 def choice_module(edge: nn.Module, choice: str) -> nn.Module | None:
     """The module ``choice`` trains on ``edge``, whatever the sharing mechanism."""
