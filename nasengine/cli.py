@@ -176,7 +176,11 @@ def _spaces(args: argparse.Namespace) -> int:
     from .spaces import get_family, space_names
 
     for name in space_names():
-        space = get_family(name).space()
+        try:
+            space = get_family(name).space()
+        except NasEngineError as exc:  # one broken plugin must not hide the others
+            print(f"{name}: cannot load ({exc})")
+            continue
         print(f"{name}: {len(space):,} archs, {len(space.decisions)} decisions")
         if args.verbose:
             for label, dec in space.decisions.items():
