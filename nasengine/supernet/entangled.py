@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import SpaceError
 from .base import Supernet
-from .sharing import SHARING, ChoiceFactory
+from .sharing import SHARING, ChoiceFactory, check_choice_names
 
 __all__ = ["EntangledBatchNorm2d", "EntangledConv2d", "EntangledEdge", "EntangledLinear",
            "MixtureSupernet", "SlicedChoice", "choice_module", "depth_mixture", "elastic_depth",
@@ -319,6 +319,7 @@ class EntangledEdge(nn.Module):
 
     def __init__(self, choices: Mapping[str, ChoiceFactory]) -> None:
         super().__init__()
+        check_choice_names(choices)
         groups: dict[str, list[str]] = {}
         for name, make in choices.items():
             if isinstance(make, SlicedChoice):
