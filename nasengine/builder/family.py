@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from typing import Any, Callable, Mapping
 
 import torch
@@ -19,15 +20,24 @@ from ..space import Categorical, Sample, SearchSpace
 from ..spaces import SpaceFamily
 from ..supernet.base import Supernet
 from .context import Build, building, running
-from .layers import Path, trace
+from .layers import Path, copy_into, trace
 
 
 class BuiltSupernet(Supernet):
     """The user's module built with every choice; ``forward(x, arch)`` runs one subnet."""
 
-    def __init__(self, model: nn.Module, space: SearchSpace) -> None:
+    def __init__(self, model: nn.Module, space: SearchSpace,
+                 standalone: Callable[[Sample], nn.Module]) -> None:
         super().__init__()
-        self.model, self.space = model, space
+        self.model, self.space, self._standalone = model, space, standalone
+
+    @torch.no_grad()
+    def extract(self, arch: Mapping[str, Any]) -> nn.Module:
+        """The stand-alone network of ``arch`` holding copies of the weights it uses here."""
+        arch = self.space.validate(arch)
+        net = self._standalone(arch)
+        copy_into(self.model, net, arch)
+        return net.to(next(self.parameters()).device)
 
     def forward(self, x: torch.Tensor, arch: Mapping[str, Any]) -> torch.Tensor:
         with running(arch):
@@ -80,7 +90,8 @@ class BuilderFamily(SpaceFamily):
                  **config: Any) -> BuiltSupernet:
         self.check_options(config)
         model, derived = self._build(Build(sharing=sharing), config)
-        net = BuiltSupernet(model, space or derived)
+        net = BuiltSupernet(model, space or derived,
+                            functools.partial(self.standalone, **config))
         self._dummy_forward(net, config)
         return net
 
@@ -108,8 +119,13 @@ class BuilderFamily(SpaceFamily):
 
     @torch.no_grad()
     def _dummy_forward(self, net: BuiltSupernet, config: Mapping[str, Any]) -> None:
-        """Run the smallest and largest archs once, comparing every layer choice's candidates."""
+        """Run the smallest and largest archs once, comparing every layer choice's candidates;
+        a failure names the innermost layer that was running."""
         space, x = net.space, torch.zeros((2, *self.input_shape(**config)[1:]))
+        running_now: list[str] = []
+        hooks = [h for name, m in net.model.named_modules() for h in (
+            m.register_forward_pre_hook(lambda *_, name=name: running_now.append(name)),
+            m.register_forward_hook(lambda *_: running_now.pop() and None))]
         was_training = net.training
         net.eval()
         try:
@@ -121,12 +137,22 @@ class BuilderFamily(SpaceFamily):
                     except NasEngineError:
                         raise
                     except Exception as exc:
+                        layer = _user_name(running_now[-1] if running_now else "?")
                         raise SpaceError(f"{self.name}: a dummy forward of {tuple(x.shape)} "
-                                         f"inputs at arch {arch} failed ({type(exc).__name__}: "
-                                         f"{exc}); make every choice produce shapes the next "
-                                         "layer accepts") from exc
+                                         f"inputs at arch {arch} failed in layer {layer!r} "
+                                         f"({type(exc).__name__}: {exc}); make every choice "
+                                         "produce shapes the next layer accepts") from exc
         finally:
             net.train(was_training)
+            for hook in hooks:
+                hook.remove()
+
+
+def _user_name(name: str) -> str:
+    """A module's name as the user wrote it: a layer choice's candidate as ``layer[choice]``,
+    without the builder's internal ``edge`` modules."""
+    name = re.sub(r"\.edge\.choices\.([^.]+)", r"[\1]", name)
+    return re.sub(r"\.edge(\..*)?$", "", name)
 
 
 def _weight_sharing() -> Any:

@@ -42,6 +42,19 @@ def trace(module: nn.Module, arch: Mapping[str, Any], path: Path) -> Path:
     return path
 
 
+@torch.no_grad()
+def copy_into(module: nn.Module, target: nn.Module, arch: Mapping[str, Any]) -> None:
+    """Copy the weights ``arch`` uses in the supernet ``module`` into its fixed build ``target``."""
+    if isinstance(module, Mutable):
+        module.copy_into(target, arch)
+        return
+    for name, tensor in [*module._parameters.items(), *module._buffers.items()]:
+        if tensor is not None:
+            getattr(target, name).copy_(tensor)
+    for name, child in module.named_children():
+        copy_into(child, getattr(target, name), arch)
+
+
 class Mutable(nn.Module):
     """A layer with choices; in a fixed build, construction returns the plain module instead."""
 
@@ -57,6 +70,9 @@ class Mutable(nn.Module):
         raise NotImplementedError
 
     def trace(self, arch: Mapping[str, Any], path: Path) -> None:
+        raise NotImplementedError
+
+    def copy_into(self, target: nn.Module, arch: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
 
@@ -106,6 +122,10 @@ class _Sliced(Mutable):
             path.trained.append((choice.label, arch[choice.label], module))
         if path.count:
             path.params += sum(p.numel() for p in extract_choice(self.edge, name).parameters())
+
+    def copy_into(self, target: nn.Module, arch: Mapping[str, Any]) -> None:
+        source = self.edge if self.single else extract_choice(self.edge, self.config_name(arch))
+        target.load_state_dict(source.state_dict())
 
 
 def _name(config: Mapping[str, Any]) -> str:
@@ -264,6 +284,11 @@ class LayerChoice(Mutable):
             path.trained.append((self.choice.label, value, module))
             trace(module, arch, path)
 
+    def copy_into(self, target: nn.Module, arch: Mapping[str, Any]) -> None:
+        chosen = choice_module(self.edge, str(self.choice.resolve(arch)))
+        if chosen is not None:
+            copy_into(chosen, target, arch)
+
 
 def _candidates(candidates: Any, label: str) -> tuple[tuple[Any, ...], list[nn.Module]]:
     if isinstance(candidates, Mapping):
@@ -312,6 +337,10 @@ class Repeat(Mutable):
                              for b in self.blocks[self.min_depth:depth]]
         for block in self.blocks[:depth]:
             trace(block, arch, path)
+
+    def copy_into(self, target: nn.Module, arch: Mapping[str, Any]) -> None:
+        for block, fixed in zip(self.blocks, target):
+            copy_into(block, fixed, arch)
 
 
 def _depths(depth: Any) -> list[int]:
