@@ -21,6 +21,7 @@ def trained(cifar10_path, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_run_on_a_space_without_ground_truth_ranks_with_no_tau(trained, capsys):
     report = json.loads((trained / "ranking.json").read_text())
     assert report["protocol"]["oracle"] is None and "kendall_tau" not in report["supernet"]
@@ -30,6 +31,7 @@ def test_run_on_a_space_without_ground_truth_ranks_with_no_tau(trained, capsys):
     assert "no ground truth" in (trained / "ranking.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_csv_keyed_by_the_spaces_arch_strings_is_its_ground_truth(trained, tmp_path):
     config = load_config("smoke", MACRO)
     pipe = api.build(config, progress=False)

@@ -92,6 +92,7 @@ def test_path_sampling_and_gradient_matching_work_or_refuse_loudly(name):
     assert sims.shape == (k, k) and torch.isfinite(sims).all()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:PA&DA path importance is inactive")
 def test_pada_training_resumes_exactly_and_ranks_without_a_ground_truth(name, cifar10_path,
                                                                        tmp_path):
