@@ -16,7 +16,7 @@ import torch
 
 from .checkpoint import atomic_write_json, load_checkpoint
 from .config import RunConfig, load_config
-from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
+from .data import BatchAugment, ImageDataset, TensorLoader, load_dataset
 from .device import resolve_device, set_threads
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
@@ -65,7 +65,7 @@ class Pipeline:
     def train_set(self) -> ImageDataset:
         if self._train_set is None:
             dc = self.config.data
-            data = load_cifar(dc.source, split="train", dataset=dc.dataset)
+            data = load_dataset(dc.dataset, dc.source, "train")
             if dc.train_limit:
                 perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(
                     self.config.seed))[: dc.train_limit]
@@ -89,7 +89,7 @@ class Pipeline:
     def heldout_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """A fixed, seeded subset of the test split, preprocessed once for every arch."""
         ec, dc = self.config.evaluate, self.config.data
-        test = load_cifar(dc.source, split="test", dataset=dc.dataset)
+        test = load_dataset(dc.dataset, dc.source, "test")
         gen = torch.Generator().manual_seed(ec.arch_seed)
         n = min(ec.eval_images, len(test)) if ec.eval_images else len(test)
         test = test.subset(torch.randperm(len(test), generator=gen)[:n])

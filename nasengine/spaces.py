@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import fields
@@ -156,7 +158,7 @@ def as_family(obj: Any, where: str) -> SpaceFamily:
 def _import(path: str) -> Any:
     module_name, _, attr = path.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import_module(module_name)
     except ImportError as exc:
         raise ConfigError(f"cannot import {module_name!r} for search space {path!r} ({exc}); "
                           "install it or put its folder on PYTHONPATH") from None
@@ -167,6 +169,18 @@ def _import(path: str) -> Any:
                               "name a class or function defined there")
         obj = getattr(obj, part)
     return obj
+
+
+def _import_module(name: str) -> Any:
+    """Import ``name``; like ``python -m``, a module in the current directory is found too."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        if exc.name != name.split(".")[0] or cwd in sys.path:
+            raise
+        sys.path.append(cwd)
+        return importlib.import_module(name)
 
 
 _DISCOVERED = False
