@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
                             "from entry points) with their size and decisions")
     spaces.add_argument("--verbose", action="store_true", help="list every decision's choices")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
-    info.add_argument("--space", default="nb201")
+    info.add_argument("--space", default="nb201", help="a name or pkg.module:Factory [nb201]")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
     info.add_argument("--channels", type=int, default=16)
     info.add_argument("--cells", type=int, default=5)
@@ -166,8 +166,10 @@ def _info(args: argparse.Namespace) -> int:
         info = {"space": args.space, "size": len(space),
                 "decisions": {k: list(d.values) for k, d in space.decisions.items()}}
     else:
-        info = describe(space.parse(args.arch), family, channels=args.channels,
-                        cells=args.cells, num_classes=args.classes)
+        given = {"channels": args.channels, "cells": args.cells, "num_classes": args.classes}
+        known = family.options()
+        info = describe(space.parse(args.arch), family,
+                        **{k: v for k, v in given.items() if known is None or k in known})
     print(json.dumps(info))
     return 0
 
