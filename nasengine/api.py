@@ -40,11 +40,11 @@ class Pipeline:
         self.config, self.progress = config, progress
         self.device = resolve_device(config.device)
         self.family: SpaceFamily = get_family(config.supernet.space)
-        self.space: SearchSpace = self.family.space()
         torch.manual_seed(config.seed)
         sc = config.supernet
         self.options = self.family.run_options(sc)  # the supernet.* values the family takes
         self.supernet: Supernet = self.family.build_supernet(sc.sharing, **self.options)
+        self.space: SearchSpace = self.supernet.space  # the space at the run's options
         if config.fewshot.strategy:  # the tree wraps the supernet; it draws no random numbers
             from .fewshot import FewShotSupernet
 
@@ -205,12 +205,12 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
 
 def cached_complexity(family: SpaceFamily, **config: Any) -> Callable[[Sample], dict[str, float]]:
     """``family.complexity`` at the run's own ``config`` (width, depth...), measured once per arch."""
-    space, cache = family.space(), {}
+    cache: dict[tuple, dict[str, float]] = {}
 
     def measure(arch: Sample) -> dict[str, float]:
-        key = space.encode(arch)
+        key = tuple(sorted(arch.items()))
         if key not in cache:
-            cache[key] = family.complexity(space.validate(arch), **config)
+            cache[key] = family.complexity(arch, **config)
         return cache[key]
 
     return measure

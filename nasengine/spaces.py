@@ -143,6 +143,10 @@ def as_family(obj: Any, where: str) -> SpaceFamily:
         return obj()
     if inspect.isclass(obj) and issubclass(obj, nn.Module):
         from .builder import BuilderFamily
+        from .builder.nni import NNIFamily, is_nni_space
+
+        if is_nni_space(obj):
+            return NNIFamily(obj, name=where)
 
         return BuilderFamily(obj, name=where)
     if callable(obj) and not inspect.isclass(obj):

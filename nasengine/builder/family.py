@@ -71,6 +71,7 @@ class BuilderFamily(SpaceFamily):
 
     def __init__(self, factory: Callable[..., nn.Module], name: str | None = None) -> None:
         self.factory = factory
+        self._spaces: dict[tuple, SearchSpace] = {}
         self.name = name or getattr(factory, "space_name", None) or factory.__name__.lower()
 
     def options(self) -> set[str] | None:
@@ -79,12 +80,13 @@ class BuilderFamily(SpaceFamily):
             return None
         return {p.name for p in params}
 
-    @functools.cached_property
-    def _space(self) -> SearchSpace:
-        return self._build(Build(sharing=_weight_sharing()), {})[1]
-
-    def space(self) -> SearchSpace:
-        return self._space
+    def space(self, **config: Any) -> SearchSpace:
+        """The space at the run options ``config`` (choice values may depend on them)."""
+        key = tuple(sorted(config.items()))
+        if key not in self._spaces:
+            self.check_options(config)
+            self._spaces[key] = self._build(Build(sharing=_weight_sharing()), config)[1]
+        return self._spaces[key]
 
     def supernet(self, sharing: Any, space: SearchSpace | None = None,
                  **config: Any) -> BuiltSupernet:
@@ -97,18 +99,20 @@ class BuilderFamily(SpaceFamily):
 
     def standalone(self, arch: Sample, **config: Any) -> nn.Module:
         self.check_options(config)
-        return self._build(Build(arch=self.space().validate(arch)), config)[0]
+        return self._build(Build(arch=self.space(**config).validate(arch)), config)[0]
 
     def input_shape(self, **config: Any) -> tuple[int, ...]:
         shape = getattr(self.factory, "input_shape", (1, 3, 32, 32))
         return tuple(shape(**config) if callable(shape) else shape)
 
-    def _build(self, build: Build, config: Mapping[str, Any]) -> tuple[nn.Module, SearchSpace]:
+    def _build(self, build: Build, config: Mapping[str, Any],
+               model: nn.Module | None = None) -> tuple[nn.Module, SearchSpace]:
         """The factory's module under ``build``, and the space of the choices it used."""
-        with building(build):
-            model = self.factory(**config)
+        if model is None:
+            with building(build):
+                model = self.factory(**config)
         if build.arch is not None:  # a fixed network: the space is the family's
-            return model, self.space()
+            return model, self.space(**config)
         if not build.choices:
             raise SpaceError(f"{self.name}: the module declares no decisions; use "
                              "nasengine.builder layers (Choice, LayerChoice, Conv2d, Linear, "

@@ -3,6 +3,7 @@
 Bundled and plugin families (entry points) are found by name; the worked example of the
 README is added by its ``module:Factory`` path.
 """
+import importlib.util
 import random
 
 import pytest
@@ -19,7 +20,9 @@ from nasengine.spaces import get_family, space_names
 from nasengine.train import read_metrics
 
 torch.set_num_threads(1)
-FAMILIES = space_names() + ["examples.tiny_cnn:TinyCNN"]
+EXAMPLES = ["examples.tiny_cnn:TinyCNN"] + (  # NNI's NAS modules import pytorch-lightning
+    ["examples.nni_cnn:NNICNN"] if importlib.util.find_spec("pytorch_lightning") else [])
+FAMILIES = space_names() + EXAMPLES
 SMALL = {"channels": 2, "cells": 1, "num_classes": 10}
 
 
@@ -50,9 +53,9 @@ def test_supernet_builds_and_runs_every_arch_it_samples(name, sharing):
     x, _ = batch(family)
     rng = random.Random(0)
     for _ in range(3):
-        arch = family.space().sample(rng)
+        arch = net.space.sample(rng)
         assert net(x, arch).shape == (4, SMALL["num_classes"])
-        assert net.canonical(arch) == family.space().validate(net.canonical(arch))
+        assert net.canonical(arch) == net.space.validate(net.canonical(arch))
 
 
 @pytest.mark.parametrize("sharing", ["weight_sharing", "entangled"])
@@ -67,10 +70,10 @@ def test_standalone_is_the_supernet_path_with_its_weights(name, sharing):
     rng = random.Random(1)
     net.train()
     for _ in range(3):
-        net(x, family.space().sample(rng))  # BN statistics away from their init
+        net(x, net.space.sample(rng))  # BN statistics away from their init
     net.eval()
     for _ in range(3):
-        arch = family.space().sample(rng)
+        arch = net.space.sample(rng)
         plain = net.extract(arch).eval()
         assert count_params(plain) == count_params(family.standalone(arch, **small(family)))
         assert count_params(plain) == family.complexity(arch, **small(family))["params"]
@@ -86,9 +89,9 @@ def test_path_sampling_and_gradient_matching_work_or_refuse_loudly(name):
             FewShotSupernet.from_config(net, fewshot, epochs=3)
         return
     FewShotSupernet.from_config(net, fewshot, epochs=3)
-    decision = next(d for d, dec in family.space().decisions.items() if len(dec.values) > 1)
+    decision = next(d for d, dec in net.space.decisions.items() if len(dec.values) > 1)
     sims = similarities(net, [decision], [(x, y)], random.Random(0))[decision]
-    k = len(family.space().decisions[decision].values)
+    k = len(net.space.decisions[decision].values)
     assert sims.shape == (k, k) and torch.isfinite(sims).all()
 
 
