@@ -26,8 +26,8 @@ SPACE = "examples.tiny_cnn:TinyCNN"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--archs", type=int, default=48, help="archs ranked (seeded sample)")
-    p.add_argument("--epochs", type=int, default=30, help="stand-alone training epochs")
+    p.add_argument("--archs", type=int, default=32, help="archs ranked (seeded sample)")
+    p.add_argument("--epochs", type=int, default=15, help="stand-alone training epochs")
     p.add_argument("--supernet-epochs", type=int, default=30)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/custom_space")
