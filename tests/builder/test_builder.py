@@ -70,9 +70,14 @@ def test_entangled_widths_and_kernels_are_slices_of_one_largest_weight():
     assert touched[:4, :, 1:4, 1:4].all() and touched.sum() == 4 * 3 * 3 * 3
 
 
-def test_depth_is_a_prefix_and_unread_decisions_are_canonicalised():
-    family = nb.BuilderFamily(Cell)
-    net = family.build_supernet(channels=4)
+@pytest.fixture
+def cell():
+    """The weight-sharing supernet of :class:`Cell`."""
+    return nb.BuilderFamily(Cell).build_supernet(channels=4)
+
+
+def test_depth_is_a_prefix_and_unread_decisions_are_canonicalised(cell):
+    net = cell
     arch = {"width": 2, "depth": 1, "b0.kernel": 3, "b0.op": "conv", "b1.kernel": 3,
             "b1.op": "conv"}
     canonical = net.canonical(arch)
@@ -83,9 +88,8 @@ def test_depth_is_a_prefix_and_unread_decisions_are_canonicalised():
     assert net.canonical({**arch, "b0.op": "pool"})["b0.kernel"] == 1  # unread inside "pool"
 
 
-def test_choice_modules_name_what_each_choice_trains():
-    family = nb.BuilderFamily(Cell)
-    net = family.build_supernet(channels=4)
+def test_choice_modules_name_what_each_choice_trains(cell):
+    net = cell
     arch = {"width": 1, "depth": 2, "b0.kernel": 3, "b0.op": "conv", "b1.kernel": 1,
             "b1.op": "pool"}
     modules = net.choice_modules(arch)
