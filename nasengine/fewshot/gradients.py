@@ -37,14 +37,6 @@ def cosine_matrix(vectors: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return sim
 
 
-def has_choice_modules(supernet: Supernet) -> bool:
-    """Whether ``choice_modules`` names a module for some choice of some decision."""
-    space = supernet.space
-    base = {label: d.values[0] for label, d in space.decisions.items()}
-    return any(supernet.choice_modules({**base, label: v})
-               for label, d in space.decisions.items() for v in d.values)
-
-
 def decision_parameters(supernet: Supernet, decision: str) -> set[int]:
     """Ids of the parameters that belong to ``decision``'s own choices.
 

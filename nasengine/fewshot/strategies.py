@@ -19,7 +19,8 @@ from typing import Any
 from ..errors import ConfigError
 from ..registry import Registry
 from ..supernet.base import Supernet
-from .gradients import AVERAGES, Batch, has_choice_modules, similarities
+from ..supernet.base import has_choice_modules
+from .gradients import AVERAGES, Batch, similarities
 from .partition import PARTITIONERS, check_weights
 
 SPLIT_STRATEGIES: Registry[SplitStrategy] = Registry("split strategy")

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from ..checkpoint import atomic_write
 from ..errors import ConfigError
 from ..space import Sample, SearchSpace
+from ..supernet.base import has_choice_modules
 from .base import SAMPLERS, IndexSampler, Sampler, StepFeedback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -198,6 +199,11 @@ class PADASampler(Sampler):
         groups, divisors = self._choice_groups(feedback.supernet, feedback.arch)
         if not groups and not self._warned_no_modules:
             self._warned_no_modules = True
+            if not (self.data and self.tau_data > 0) and not has_choice_modules(feedback.supernet):
+                raise ConfigError(f"PA&DA with path importance only (sampler.options.data=false) "
+                                  f"would be uniform sampling: {type(feedback.supernet).__name__}"
+                                  ".choice_modules() names no modules for any choice; implement it,"
+                                  " or use sampler.name=\"uniform\"")
             warnings.warn(f"PA&DA path importance is inactive: {type(feedback.supernet).__name__}"
                           ".choice_modules() names no modules, so paths stay uniform; implement "
                           "it in the supernet or set sampler.options.path=false", stacklevel=2)

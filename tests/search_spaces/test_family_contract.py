@@ -14,7 +14,7 @@ from nasengine.complexity import count_params
 from nasengine.config import EvalConfig, FewShotConfig, load_config
 from nasengine.errors import ConfigError
 from nasengine.fewshot import FewShotSupernet, similarities
-from nasengine.fewshot.gradients import has_choice_modules
+from nasengine.supernet.base import has_choice_modules
 from nasengine.space import SearchSpace
 from nasengine.spaces import get_family, space_names
 from nasengine.train import read_metrics
