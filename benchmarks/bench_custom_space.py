@@ -1,13 +1,14 @@
 """A custom space end to end, judged by a ground truth built for it (RESULTS §10).
 
-The worked example (examples/tiny_cnn.py, 512 archs) on scikit-learn's 8×8 digits:
+The worked example (examples/tiny_cnn.py, 512 archs) on scikit-learn's 8×8 digits
+(``--data digits``) or on 10,000 CIFAR-10 images (``--data cifar10``):
 (1) train the stand-alone net of ``--archs`` seeded archs from scratch and write their
     test accuracy as a generic ground-truth CSV keyed by the space's own arch strings;
 (2) train the supernet (weight sharing and entangled) with ``examples/tiny_cnn.toml`` on
     the same data and rank those archs against that CSV (``evaluate.oracle``), beside
     the #params proxy. Wall times are for one busy CPU core.
 
-Reproduce (about 10-15 CPU-minutes at the defaults):
+Reproduce (about 10 CPU-minutes at the defaults; ``--data cifar10`` about 30):
     python benchmarks/bench_custom_space.py --threads 1
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--archs", type=int, default=32, help="archs ranked (seeded sample)")
     p.add_argument("--epochs", type=int, default=15, help="stand-alone training epochs")
     p.add_argument("--supernet-epochs", type=int, default=30)
+    p.add_argument("--data", choices=("digits", "cifar10"), default="digits")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/custom_space")
     return p.parse_args(argv)
@@ -37,10 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def config(args: argparse.Namespace, data: Path, sharing: str, oracle: Path | None = None):
     from nasengine.config import load_config
 
-    sets = [f'supernet.space="{SPACE}"', f'supernet.sharing="{sharing}"', 'data.dataset="tensors"',
-            f'data.source="{data}"', "data.augment=false", f"train.epochs={args.supernet_epochs}",
-            f"evaluate.n_archs={args.archs}", "evaluate.eval_images=360", "train.batch_size=64",
-            f"threads={args.threads}", 'device="cpu"', 'evaluate.oracle_dataset="digits"']
+    sets = [f'supernet.space="{SPACE}"', f'supernet.sharing="{sharing}"',
+            f"train.epochs={args.supernet_epochs}", f"evaluate.n_archs={args.archs}",
+            f"threads={args.threads}", 'device="cpu"', f'evaluate.oracle_dataset="{args.data}"']
+    sets += ([f'data.dataset="tensors"', f'data.source="{data}"', "data.augment=false",
+              "evaluate.eval_images=360", "train.batch_size=64"] if args.data == "digits"
+             else ["evaluate.eval_images=2000"])  # cifar10: the toml's 10,000 train images
     if oracle:
         sets.append(f'evaluate.oracle="{oracle}"')
     return load_config(str(ROOT / "examples" / "tiny_cnn.toml"), sets)
@@ -64,8 +68,9 @@ def train_standalone(pipe, arch, epochs: int, seed: int = 0) -> float:
             sched.step()
     net.eval()
     with torch.no_grad():
-        correct = sum(int((net(x).argmax(1) == y).sum()) for x, y in pipe.heldout_batches())
-    return 100.0 * correct / 360
+        batches = pipe.heldout_batches()
+        correct = sum(int((net(x).argmax(1) == y).sum()) for x, y in batches)
+    return 100.0 * correct / sum(len(y) for _, y in batches)
 
 
 def ground_truth(args: argparse.Namespace, data: Path, out: Path) -> Path:
@@ -82,7 +87,7 @@ def ground_truth(args: argparse.Namespace, data: Path, out: Path) -> Path:
         print(f"[{i + 1}/{args.archs}] {rows[-1][0]}: {acc:.2f}%  ({time.perf_counter() - start:.0f} s)")
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["arch", "digits_test_acc", "params_M"])
+        writer.writerow(["arch", f"{args.data}_test_acc", "params_M"])
         writer.writerows(rows)
     print(f"stand-alone training: {time.perf_counter() - start:.0f} s for {len(rows)} archs")
     return path
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     from nasengine import api
 
     out = Path(args.out)
-    data = write_digits(out / "digits.pt")
+    data = write_digits(out / "digits.pt") if args.data == "digits" else None
     truth = ground_truth(args, data, out)
     print("| sharing | supernet params | train s | Kendall tau | Spearman rho | #params tau "
           "| top-1 pick true acc | best true acc |")
