@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -80,10 +81,15 @@ def ground_truth(args: argparse.Namespace, data: Path, out: Path) -> Path:
     if path.exists():
         return path
     pipe = api.build(config(args, data, "weight_sharing"), progress=False)
-    rows, start = [], time.perf_counter()
-    for i, arch in enumerate(pipe.arch_sample()):
+    partial = out / "truth.partial.jsonl"  # one line per trained arch: an interrupted run resumes
+    done = [json.loads(line) for line in partial.read_text().splitlines()] \
+        if partial.exists() else []
+    rows, start = [tuple(r) for r in done], time.perf_counter()
+    for i, arch in enumerate(pipe.arch_sample()[len(rows):], start=len(rows)):
         acc = train_standalone(pipe, arch, args.epochs)
         rows.append((pipe.space.format(arch), acc, pipe.complexity(arch)["params"] / 1e6))
+        with partial.open("a") as f:
+            f.write(json.dumps(rows[-1]) + "\n")
         print(f"[{i + 1}/{args.archs}] {rows[-1][0]}: {acc:.2f}%  ({time.perf_counter() - start:.0f} s)")
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     from nasengine import api
 
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     data = write_digits(out / "digits.pt") if args.data == "digits" else None
     truth = ground_truth(args, data, out)
     print("| sharing | supernet params | train s | Kendall tau | Spearman rho | #params tau "
