@@ -1,42 +1,20 @@
-"""A job queue on the file system: several worker processes share one study.
+"""The benchmark scripts' cell loop over the product's file-system queue.
 
-A worker claims a study cell by atomically creating ``<cell>/.claimed`` with its
-pid; a claim whose process has died is taken over (training then resumes from the
-cell's last checkpoint). Run one 1-thread worker per core: small NB201 supernets
-scale poorly across threads, so two workers finish a study sooner than one
-2-thread process.
+Claims are :mod:`nasengine.study.queue`'s (the same one ``nasengine study`` runs its
+workers on): a worker claims a cell by atomically creating ``<cell>/.claimed`` with its
+pid, and a claim whose process has died is taken over (training then resumes from the
+cell's last checkpoint). Method comparisons are study configs now
+(``benchmarks/studies/*.toml``, ``nasengine study``); these scripts remain for what a
+study does not measure (gradient variance, sampler overhead, within-leaf tau).
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from nasengine.checkpoint import atomic_write_json
-
-LOCK = ".claimed"
-
-
-def claim(cell: Path) -> bool:
-    """True if this process now owns ``cell``; False if a live worker has it."""
-    cell.mkdir(parents=True, exist_ok=True)
-    lock = cell / LOCK
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        text = lock.read_text().strip()
-        if text.isdigit() and Path(f"/proc/{text}").exists():
-            return False
-        lock.unlink(missing_ok=True)  # its worker died: take it over
-        return claim(cell)
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    return True
-
-
-def release(cell: Path) -> None:
-    (cell / LOCK).unlink(missing_ok=True)
+from nasengine.study.queue import claim, release
 
 
 def cell_dir(root: Path, variant: str, seed: int) -> Path:

@@ -83,12 +83,26 @@ RANK_COLUMNS = {"Kendall tau": "kendall_tau", "Spearman rho": "spearman_rho",
 
 
 def ranking_row(config: Any, out: Path, pipe: Any) -> dict[str, Any]:
-    """The supernet's and the #params proxy's rank metrics; a finished ranking is reused."""
+    """The supernet's and the #params proxy's rank metrics.
+
+    A finished ranking is reused only if it was made under ``config`` (all but machine
+    fields); one made under another protocol is refused, never mixed into a table.
+    """
     from nasengine import api
+    from nasengine.checkpoint import _differences
+    from nasengine.config import from_dict
+    from nasengine.errors import ConfigError
+    from nasengine.study.config import identity
 
     path = out / "ranking.json"
-    report = (json.loads(path.read_text()) if path.exists()
-              else api.rank(config, out, progress=False, pipe=pipe))
+    if path.exists():
+        report = json.loads(path.read_text())
+        diff = _differences(identity(from_dict(report["config"])), identity(config))
+        if diff:
+            raise ConfigError(f"{path} was ranked under another protocol or config ({'; '.join(diff)}); "
+                              "delete it to rank again, or use another --out")
+    else:
+        report = api.rank(config, out, progress=False, pipe=pipe)
     row = {key: report["supernet"].get(key) for key in METRICS}
     row.update({f"params_{key}": report["params_proxy"].get(key) for key in METRICS})
     return row

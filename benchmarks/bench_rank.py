@@ -112,7 +112,7 @@ def optimisation_steps(args: argparse.Namespace, distinct: int) -> list[tuple[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default=None, help="trained supernet folder (checkpoint.pt)")
-    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--preset", default="cpu-proxy")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--recal-batches", type=int, default=1)
     parser.add_argument("--recal-batch-size", type=int, default=128)

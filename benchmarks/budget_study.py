@@ -25,7 +25,7 @@ from nasengine.config import load_config
 from nasengine.plots import line_plot
 from nasengine.train import read_metrics
 
-# train protocols: name -> config overrides (on top of the demo preset)
+# train protocols: name -> config overrides (on top of the cpu-proxy preset, the uniform whole-batch protocol these rows were measured with)
 GRIDS: dict[str, dict[str, list[str]]] = {
     "main": {
         "C8N1-e6": ["supernet.channels=8", "supernet.cells=1", "train.epochs=6"],
@@ -65,11 +65,11 @@ def run_cell(root: Path, train_name: str, overrides: list[str], seed: int,
     if all((out / e / "ranking.json").exists() for e in evals) or not claim(out):
         return
     start = time.perf_counter()
-    pipe = api.train(load_config("demo", overrides + base), out, resume=True, progress=False)
+    pipe = api.train(load_config("cpu-proxy", overrides + base), out, resume=True, progress=False)
     for eval_name, eval_overrides in evals.items():
         eval_out = out / eval_name
         if not (eval_out / "ranking.json").exists():
-            config = load_config("demo", overrides + base + eval_overrides)
+            config = load_config("cpu-proxy", overrides + base + eval_overrides)
             pipe.config = config
             api.rank(config, out, progress=False, pipe=pipe, report_dir=eval_out)
     release(out)

@@ -10,32 +10,36 @@ import functools
 import random
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
-from .checkpoint import atomic_write_json, load_checkpoint
+from .checkpoint import atomic_write_json, check_finite, load_checkpoint
 from .config import RunConfig, load_config
 from .data import BatchAugment, ImageDataset, TensorLoader, load_dataset
 from .device import resolve_device, set_threads
 from .errors import ConfigError
 from .evaluate import BN_PROTOCOLS, Evaluator
+from .runfolder import guard_overwrite, locked, remove_stale_temps
 from .samplers import SAMPLERS, Sampler
+from .samplers.base import SamplerContext
 from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
 
 if TYPE_CHECKING:  # pragma: no cover
     from .benchmark.truth import GroundTruth
 from .supernet.base import Supernet
-from .train import CHECKPOINT, Trainer
+from .train import CHECKPOINT, METRICS, Trainer
+from .validation import at_least, check_rule, validate_config, warn_if
 
-__all__ = ["build", "load_config", "rank", "run", "search", "train"]
+__all__ = ["build", "load_config", "rank", "run", "search", "study", "train"]
 
 
 class Pipeline:
     """The objects one config describes, built once and shared by train and rank."""
 
     def __init__(self, config: RunConfig, progress: bool = True) -> None:
+        validate_config(config)  # also a config built or edited in Python
         set_threads(config.threads)
         self.config, self.progress = config, progress
         self.device = resolve_device(config.device)
@@ -50,10 +54,12 @@ class Pipeline:
 
             self.supernet = FewShotSupernet.from_config(self.supernet, config.fewshot,
                                                         config.train.epochs, config.seed)
-        self.sampler: Sampler = SAMPLERS.create(config.sampler.name, space=self.space,
-                                                seed=config.seed, **config.sampler.options)
+        BN_PROTOCOLS.get(config.evaluate.bn)  # a bad name fails now, not after training
+        self.sampler: Sampler = SAMPLERS.create(config.sampler.name, config.sampler.options,
+                                                space=self.space, seed=config.seed)
         self._train_set: ImageDataset | None = None
-        self.complexity = cached_complexity(self.family, **self.options)
+        self._valid_set: ImageDataset | None = None
+        self._complexity: dict[str, dict[str, float]] = {}
 
     @functools.cached_property
     def ground_truth(self) -> GroundTruth | None:
@@ -66,12 +72,41 @@ class Pipeline:
         if self._train_set is None:
             dc = self.config.data
             data = load_dataset(dc.dataset, dc.source, "train")
+            if len(data.classes) > self.config.supernet.num_classes:
+                raise ConfigError(f"supernet.num_classes = {self.config.supernet.num_classes} "
+                                  f"is below the {len(data.classes)} classes of {dc.dataset}; "
+                                  f"set supernet.num_classes = {len(data.classes)}")
             if dc.train_limit:
                 perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(
                     self.config.seed))[: dc.train_limit]
                 data = data.subset(perm)
-            self._train_set = data
+            self._train_set, self._valid_set = _hold_out(data, dc.valid_images, self.config.seed)
         return self._train_set
+
+    @property
+    def valid_set(self) -> ImageDataset | None:
+        """The held-out split of the training set (``data.valid_images``), or None."""
+        _ = self.train_set
+        return self._valid_set
+
+    def complexity(self, arch: Sample) -> dict[str, float]:
+        """Params/FLOPs of ``arch``'s stand-alone network at this run's width (cached)."""
+        key = self.space.format(arch)
+        if key not in self._complexity:
+            self._complexity[key] = self.family.complexity(arch, **self.options)
+        return self._complexity[key]
+
+    def sampler_context(self) -> SamplerContext:
+        """What learning samplers may use: the supernet, validation batches, complexity."""
+        context = SamplerContext(self.supernet, self.device, self.complexity)
+        if self.valid_set is not None:
+            tc = self.config.train
+            loader = TensorLoader(self.valid_set, tc.batch_size, shuffle=True,
+                                  augment=self.augment(False), seed=self.config.seed + 1,
+                                  device=self.device, channels_last=tc.channels_last)
+            context.valid_batches = len(loader)
+            context.valid_batch = _batch_stream(loader)
+        return context
 
     def augment(self, train: bool) -> BatchAugment:
         mean, std = self.train_set.mean_std()
@@ -113,7 +148,16 @@ class Pipeline:
     # -- stages ------------------------------------------------------------------
     def trainer(self, out: Path) -> Trainer:
         return Trainer(self.supernet, self.sampler, self.train_loader(), self.config.train, out,
-                       self.config.fingerprint(), self.device, self.progress)
+                       self.config.fingerprint(), self.device, self.progress,
+                       context=self.sampler_context(), callbacks=self.epoch_callbacks())
+
+    def epoch_callbacks(self) -> list[Any]:
+        """Epoch-end trainer hooks the config asks for (ranking over training)."""
+        if not self.config.evaluate.track_every:
+            return []
+        from .tracking import RankTracker
+
+        return [RankTracker.from_pipeline(self)]
 
     def evaluator(self) -> Evaluator:
         ec = self.config.evaluate
@@ -124,6 +168,9 @@ class Pipeline:
     def arch_sample(self) -> list[Sample]:
         """The archs to rank: the whole space, or ``n_archs`` distinct seeded draws."""
         ec = self.config.evaluate
+        warn_if(ec.archs == "random" and ec.n_archs > len(self.space),
+                f"evaluate.n_archs = {ec.n_archs} is above the {len(self.space)} archs of the "
+                f"space; ranking all of them (set evaluate.archs = \"all\" to say so)")
         if ec.archs == "all" or ec.n_archs >= len(self.space):
             return list(self.space.enumerate())
         rng = random.Random(ec.arch_seed)
@@ -131,17 +178,54 @@ class Pipeline:
         return [self.space.decode(i) for i in ids]
 
 
+def _hold_out(data: ImageDataset, n: int, seed: int) -> tuple[ImageDataset, ImageDataset | None]:
+    """(train, valid): ``n`` seeded images held out of ``data`` (none when ``n`` is 0)."""
+    if not n:
+        return data, None
+    if not 0 < n < len(data):
+        raise ConfigError(f"data.valid_images={n} must leave training images: use 1..{len(data) - 1}")
+    perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 7919))
+    return data.subset(perm[n:]), data.subset(perm[:n])
+
+
+def _batch_stream(loader: TensorLoader) -> Any:
+    """k -> the k-th batch of an endless, seeded pass over ``loader`` (a pure function of k)."""
+    per_epoch = len(loader)
+
+    def batch(k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        loader.set_epoch(k // per_epoch)
+        order, bs, i = loader.order(), loader.batch_size, k % per_epoch
+        x, y = loader.images[order[i * bs:(i + 1) * bs]], loader.labels[order[i * bs:(i + 1) * bs]]
+        x = loader.augment(x, None) if loader.augment is not None else x.float().div_(255)
+        if loader.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y
+
+    return batch
+
+
 def build(config: RunConfig | str, progress: bool = True) -> Pipeline:
     return Pipeline(load_config(config) if isinstance(config, str) else config, progress)
 
 
 def train(config: RunConfig | str, out: str | Path, resume: bool = False,
-          progress: bool = True) -> Pipeline:
-    """Train the supernet into ``out`` (checkpoint + metrics.jsonl)."""
+          progress: bool = True, overwrite: bool = False) -> Pipeline:
+    """Train the supernet into ``out`` (checkpoint + metrics.jsonl).
+
+    A folder that holds a checkpoint is continued (``resume``) or replaced
+    (``overwrite``), never silently restarted; the folder is locked while training,
+    and ``config.json`` is written only once the checkpoint (if any) is accepted.
+    """
     pipe = build(config, progress)
     out = Path(out)
-    atomic_write_json(out / "config.json", pipe.config.to_dict())
-    history = pipe.trainer(out).fit(resume=resume)
+    with locked(out):
+        remove_stale_temps(out)
+        guard_overwrite(out / CHECKPOINT, resume, overwrite, (out / METRICS,))
+        trainer = pipe.trainer(out)
+        if resume:
+            trainer.restore()
+        atomic_write_json(out / "config.json", pipe.config.to_dict())
+        history = trainer.fit()
     pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r], out / "sampling.png")
     return pipe
 
@@ -157,14 +241,15 @@ def rank(config: RunConfig | str, out: str | Path, progress: bool = True,
 
     pipe = pipe or build(config, progress)
     out = Path(out)
-    _load_trained(pipe, out)
+    state = _load_trained(pipe, out)
     archs = pipe.arch_sample()
     evaluator = pipe.evaluator()
     start = time.perf_counter()
     scores = evaluator.score_many(archs, progress=progress,
                                    workers=pipe.config.evaluate.workers)
     seconds = time.perf_counter() - start
-    return ranking_report(pipe, archs, scores, evaluator.describe(), seconds,
+    protocol = {**evaluator.describe(), "checkpoint": _trained_for(pipe, state)}
+    return ranking_report(pipe, archs, scores, protocol, seconds,
                           Path(report_dir) if report_dir else out)
 
 
@@ -183,6 +268,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     from .search.report import search_report
     from .search.study import ArchSearch
 
+    check_rule("search budget", budget, at_least(1))  # before a study file is created
     pipe = pipe or build(config, progress)
     out = Path(out)
     state = _load_trained(pipe, out)
@@ -200,7 +286,8 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     return search_report(result, out, study.identity,
                          truth=truth.accuracy if truth else None,
                          optimum=truth.best() if truth else None,
-                         seconds=sum(t["seconds"] for t in result.trials))
+                         seconds=sum(t["seconds"] for t in result.trials),
+                         checkpoint=_trained_for(pipe, state))
 
 
 def cached_complexity(family: SpaceFamily, **config: Any) -> Callable[[Sample], dict[str, float]]:
@@ -242,8 +329,17 @@ def complexity_limit(measure: SpaceFamily | Callable[[Sample], dict[str, float]]
 
 
 def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
-    """Load the checkpoint in ``out`` into the pipeline's supernet, ready to evaluate."""
+    """Load the checkpoint in ``out`` into the pipeline's supernet, ready to evaluate.
+
+    Weights that are not finite are refused (every arch would score the same); an
+    unfinished run is used, with a warning, and reports record its epoch.
+    """
     state = load_checkpoint(out / CHECKPOINT, pipe.config.fingerprint())
+    check_finite(state["model"], out / CHECKPOINT)
+    done = _trained_for(pipe, state)
+    warn_if(not done["finished"], f"{out / CHECKPOINT} is from epoch {done['epoch']} of "
+            f"{done['epochs']} (training unfinished); finish it with nasengine train --resume "
+            f"--out {out}, or read these results as those of a partly trained supernet")
     pipe.supernet.load_state_dict(state["model"])
     pipe.supernet.to(pipe.device)
     if pipe.config.train.channels_last:
@@ -251,8 +347,28 @@ def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:
     return state
 
 
+def _trained_for(pipe: Pipeline, state: dict[str, Any]) -> dict[str, Any]:
+    """How far the checkpoint got: its epoch, the run's length, whether it finished."""
+    epochs = pipe.config.train.epochs
+    return {"epoch": state["epoch"], "epochs": epochs, "finished": state["epoch"] >= epochs}
+
+
+def study(config: str | Path, out: str | Path, workers: int | None = None,
+          overrides: Sequence[str] = (), report_only: bool = False,
+          progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) the study TOML ``config`` in ``out``; returns the report (study.json).
+
+    Cells (method x seed) run in ``workers`` processes (default: the study's ``workers``);
+    ``overrides`` (``key=value``) apply to every cell; ``report_only`` trains nothing.
+    """
+    from .study import load_study, run_study
+
+    return run_study(load_study(config, list(overrides)), out, workers=workers,
+                     report_only=report_only, log=print if progress else lambda _: None)
+
+
 def run(config: RunConfig | str, out: str | Path, resume: bool = False,
-        progress: bool = True) -> dict[str, Any]:
+        progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Train, then rank: the whole pipeline."""
-    pipe = train(config, out, resume=resume, progress=progress)
+    pipe = train(config, out, resume=resume, progress=progress, overwrite=overwrite)
     return rank(pipe.config, out, progress=progress, pipe=pipe)

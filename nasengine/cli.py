@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, search, spaces, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, study, spaces, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -16,7 +17,7 @@ from .errors import ConfigError, NasEngineError
 
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="demo",
-                   help="preset name (demo, cpu-proxy, smoke) or TOML file [demo]")
+                   help="preset name (demo, cpu-proxy, smoke, nb201-paper) or TOML file [demo]")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
     p.add_argument("--out", default=None, help="run folder [runs/<config name>]")
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         if name != "rank":
             p.add_argument("--resume", action="store_true",
                            help="continue from the checkpoint in --out")
+            p.add_argument("--overwrite", action="store_true",
+                           help="start again, replacing the checkpoint in --out")
     search = sub.add_parser("search", help="search the space with a trained supernet "
                             "(evolution, tpe, random; an optuna study in --out/search.db)")
     _run_args(search)
@@ -53,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     spaces = sub.add_parser("spaces", help="list the search spaces (bundled, registered, "
                             "from entry points) with their size and decisions")
     spaces.add_argument("--verbose", action="store_true", help="list every decision's choices")
+    study = sub.add_parser("study", help="methods x seeds at one budget and protocol, "
+                           "ranked against the ground truth: one report (study.md)")
+    study.add_argument("study_config", metavar="CONFIG",
+                       help="study TOML (examples: benchmarks/studies/*.toml)")
+    study.add_argument("--out", default=None, help="study folder [runs/<CONFIG name>]")
+    study.add_argument("--workers", type=int, default=None,
+                       help="parallel cell processes [the study's workers, else 1]")
+    study.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a field of every cell (repeatable)")
+    study.add_argument("--report-only", action="store_true",
+                       help="train nothing; report the finished cells")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201", help="a name or pkg.module:Factory [nb201]")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -78,7 +92,10 @@ def _config(args: argparse.Namespace):
 
 
 def _out(args: argparse.Namespace) -> Path:
-    return Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    from .validation import check_folder
+
+    return check_folder("--out", Path(args.out) if args.out else
+                        Path("runs") / Path(args.config).stem)
 
 
 def _print_ranking(report: dict, out: Path) -> None:
@@ -139,9 +156,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from . import api
 
+    if args.command == "study":
+        return _study(args)
     config, out, progress = _config(args), _out(args), not args.no_progress
+    if config.estimate_cost and args.command in ("train", "run"):
+        from .cost import describe_estimate, estimate_cost
+
+        print(describe_estimate(estimate_cost(config)), flush=True)
     if args.command == "train":
-        api.train(config, out, resume=args.resume, progress=progress)
+        api.train(config, out, resume=args.resume, progress=progress, overwrite=args.overwrite)
         print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
         limits = {k: 1e6 * v for k, v in (("params", args.max_params),
@@ -151,15 +174,34 @@ def _dispatch(args: argparse.Namespace) -> int:
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:
-        _print_ranking(api.run(config, out, resume=args.resume, progress=progress), out)
+        _print_ranking(api.run(config, out, resume=args.resume, progress=progress,
+                               overwrite=args.overwrite), out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
+    return 0
+
+
+def _study(args: argparse.Namespace) -> int:
+    from . import api
+
+    out = Path(args.out) if args.out else Path("runs") / Path(args.study_config).stem
+    report = api.study(args.study_config, out, workers=args.workers, overrides=args.overrides,
+                       report_only=args.report_only)
+    for name, row in report["rows"].items():
+        tau = row["kendall_tau"]
+        print(f"{name:>24}: Kendall tau {tau['mean']:+.3f} ± {tau['std']:.3f} "
+              f"over {len(tau['per_seed'])} seed(s)")
+    print(f"report: {out / 'study.md'}  {out / 'study.json'}")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from .spaces import describe, get_family
 
+    from .validation import check_rule, at_least
+
+    for flag in ("channels", "cells", "classes"):
+        check_rule(f"--{flag}", getattr(args, flag), at_least(1))
     family = get_family(args.space)
     space = family.space()
     if args.arch is None:
@@ -190,17 +232,37 @@ def _spaces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    return f"nasengine: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     try:
         return _dispatch(args)
     except NasEngineError as exc:
         print(f"nasengine: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused (permissions, full disk, odd paths)
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"nasengine: error: cannot write or read{where} ({exc.strerror or exc}); check the "
+              f"path, its permissions and free space", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print("nasengine: interrupted; the last finished epoch is checkpointed "
-              "(continue with --resume)", file=sys.stderr)
+        print(f"nasengine: interrupted; {_CONTINUE.get(args.command, 'nothing was lost')}",
+              file=sys.stderr)
         return 130
+
+
+_CONTINUE = {  # what a Ctrl-C keeps, and the command that carries on
+    "train": "the last finished epoch is checkpointed (continue with --resume)",
+    "run": "the last finished epoch is checkpointed (continue with --resume)",
+    "search": "finished trials are stored in --out/search.db (run the same search command "
+              "again to continue)",
+    "rank": "nothing was written (run rank again)",
+    "study": "finished cells are checkpointed (rerun the same command to continue)",
+}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,6 +36,9 @@ class DataConfig:
     source: str | None = None  # None: $NASENGINE_DATA/<dataset>
     train_limit: int | None = None  # train on a seeded subset (tests, quick looks)
     augment: bool = True
+    # Hold out this many training images (seeded) as the validation split that learning
+    # samplers score archs on (ENAS's reward, ShiftNAS's shift); never the test images.
+    valid_images: int = 0
 
 
 @dataclass
@@ -76,6 +79,10 @@ class EvalConfig:
     oracle_split: str = "test"
     bootstrap: int = 1000
     workers: int = 1  # forked 1-thread scoring processes (CPU); 2 on a 2-core machine
+    # Ranking over training: every track_every epochs (0: off) score track_archs seeded archs
+    # and write their Kendall tau to metrics.jsonl; training results do not move.
+    track_every: int = 0
+    track_archs: int = 20
 
 
 @dataclass
@@ -106,6 +113,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    estimate_cost: bool = False  # time a few steps and print the run's cost before it starts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,10 +121,12 @@ class RunConfig:
     def fingerprint(self) -> dict[str, Any]:
         """The fields a checkpoint must agree with to be resumed.
 
-        ``fewshot`` joins only when splitting is on, so one-shot checkpoints written
-        before it existed still resume.
+        ``fewshot`` joins only when splitting is on (``data.valid_images`` only when
+        non-zero), so checkpoints written before those fields existed still resume.
         """
         d = self.to_dict()
+        if not self.data.valid_images:  # runs from before the validation split still resume
+            del d["data"]["valid_images"]
         keys = ("supernet", "data", "train", "sampler", "seed") + (
             ("fewshot",) if self.fewshot.strategy else ())
         return {k: d[k] for k in keys}
@@ -133,14 +143,19 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         sub = getattr(cls, "__dataclass_fields__")[name]
         default = sub.default_factory() if sub.default_factory is not dataclasses.MISSING else None
         if is_dataclass(default) and not isinstance(value, dict):
-            raise ConfigError(f"[{where}.{name}] must be a table, got {value!r}")
+            raise ConfigError(f"[{f'{where}.{name}'.strip('.')}] must be a table, got {value!r}")
         kwargs[name] = (_build(type(default), value, f"{where}.{name}".strip("."))
                         if is_dataclass(default) else value)
     return cls(**kwargs)
 
 
 def from_dict(values: dict[str, Any]) -> RunConfig:
-    return _build(RunConfig, values, "")
+    """A checked config: unknown keys, wrong types and out-of-range values raise ConfigError."""
+    from .validation import validate_config
+
+    config = _build(RunConfig, values, "")
+    validate_config(config)
+    return config
 
 
 def load_config(name_or_path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
@@ -154,13 +169,22 @@ def load_config(name_or_path: str | Path | None, overrides: list[str] = ()) -> R
             presets = sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
             raise ConfigError(f"config {str(name_or_path)!r} not found; give a TOML file or one "
                               f"of the presets {presets}")
-        try:
-            values = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        values = _read_toml(path)
     for item in overrides:
         _apply_override(values, item)
     return from_dict(values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#x} "
+                          f"at offset {exc.start}); save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path} ({exc.strerror})") from None
 
 
 def _apply_override(values: dict[str, Any], item: str) -> None:

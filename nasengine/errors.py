@@ -28,3 +28,7 @@ class TrainingError(NasEngineError, RuntimeError):
 
 class ConfigError(NasEngineError, ValueError):
     """An invalid configuration value or file."""
+
+
+class RunFolderError(NasEngineError):
+    """A run folder in use by another process, or holding a run that would be overwritten."""

@@ -19,9 +19,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .device import tune_cpu_allocator
+from .progress import progress_bar
 from .registry import Registry
 from .space import Sample
 from .supernet.base import Supernet
@@ -137,7 +137,8 @@ class Evaluator:
         keys = [tuple(self.supernet.canonical(a).items()) for a in archs]
         unique = list(dict.fromkeys(keys))
         values: list[float] = []
-        with tqdm(total=len(unique), desc="ranking", unit="arch", disable=not progress) as bar:
+        with progress_bar(total=len(unique), desc="ranking", unit="arch",
+                          enabled=progress) as bar:
             for chunk in self._score_chunks(unique, workers):
                 values += chunk
                 bar.update(len(chunk))

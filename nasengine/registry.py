@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import warnings
+from collections.abc import Mapping
 from typing import Any, Callable, Generic, TypeVar
 
 from .errors import ConfigError
@@ -40,9 +41,18 @@ class Registry(Generic[T]):
             known = ", ".join(sorted(self._entries)) or "(none)"
             raise ConfigError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
-    def create(self, name: str, **kwargs: Any) -> T:
-        """Build the entry ``name`` with ``kwargs``."""
-        return self.get(name)(**kwargs)
+    def create(self, name: str, /, options: Mapping[str, Any] | None = None,
+               **context: Any) -> T:
+        """Build ``name`` from the engine's ``context`` arguments and the user's ``options``.
+
+        Options are checked against the factory's signature first (names and annotated
+        types), so a bad one is one :class:`ConfigError` listing the accepted options.
+        """
+        from .validation import check_options
+
+        factory, options = self.get(name), dict(options or {})
+        check_options(self.kind, name, factory, options, context)
+        return factory(**context, **options)
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))

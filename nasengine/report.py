@@ -23,6 +23,10 @@ SUMMARY_KEYS = ("kendall_tau", "spearman_rho", "pearson_r", "precision_at_5", "p
                 "top1_true_acc", "top1_true_rank", "regret")
 
 
+PRECISION_NOTE = ("precision_at_k: the share of the supernet's top k% of the archs that is "
+                  "also in the true top k% (k is a percentage, not a count).")
+
+
 def ranking_report(pipe: Pipeline, archs: Sequence[Sample], scores: Sequence[float],
                    protocol: dict[str, Any], seconds: float, out: Path) -> dict[str, Any]:
     """Compare ``scores`` with the oracle; write ranking.json/.md/.png and scores.csv.
@@ -40,6 +44,7 @@ def ranking_report(pipe: Pipeline, archs: Sequence[Sample], scores: Sequence[flo
         "protocol": {**protocol, "archs": ec.archs, "n_archs": len(archs),
                      "oracle": truth.name if truth else None},
         "seconds": seconds, "archs_per_s": len(archs) / max(seconds, 1e-9),
+        "notes": {"precision_at_k": PRECISION_NOTE},
     }
     out.mkdir(parents=True, exist_ok=True)
     if truth is None:
@@ -99,8 +104,13 @@ def summary_markdown(report: dict[str, Any]) -> str:
              "", "| metric | supernet | #params proxy |", "| --- | --- | --- |"]
     for key in SUMMARY_KEYS:
         cells = [_cell(report[who], key) for who in ("supernet", "params_proxy")]
-        lines.append(f"| {key} | {cells[0]} | {cells[1]} |")
-    lines += ["", verdict(report)]
+        label = f"{key} (top {key.rsplit('_', 1)[1]}%)" if key.startswith("precision_at") else key
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    done = p.get("checkpoint")
+    if done and not done["finished"]:
+        lines += ["", f"**Unfinished supernet**: checkpoint of epoch {done['epoch']} of "
+                      f"{done['epochs']}."]
+    lines += ["", PRECISION_NOTE, "", verdict(report)]
     return "\n".join(lines) + "\n"
 
 

@@ -12,17 +12,17 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
-from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .checkpoint import atomic_write_text, check_finite, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import autocast, tune_cpu_allocator
 from .errors import TrainingError
 from .parallel import step_runner
-from .samplers.base import Sampler, StepFeedback
+from .progress import progress_bar
+from .samplers.base import Sampler, SamplerContext, StepFeedback
 from .supernet.base import Supernet
 
 CHECKPOINT = "checkpoint.pt"
@@ -30,6 +30,12 @@ METRICS = "metrics.jsonl"
 
 ParamLineage = Mapping[torch.nn.Parameter, torch.nn.Parameter]
 """new parameter -> the parameter whose optimizer state (momentum) it continues."""
+
+EpochCallback = Callable[[int, Supernet], "dict[str, Any] | None"]
+"""(epoch just finished, 0-based; the supernet) -> fields for the epoch's metrics record.
+
+Called after the epoch's reshaping and before its checkpoint; it must leave the supernet's
+weights, buffers, mode and every random stream as it found them (see ``tracking``)."""
 
 
 @dataclass
@@ -62,13 +68,16 @@ class Trainer:
 
     def __init__(self, supernet: Supernet, sampler: Sampler, loader: Any, config: TrainConfig,
                  out_dir: str | Path, fingerprint: dict[str, Any],
-                 device: torch.device = torch.device("cpu"), progress: bool = True) -> None:
+                 device: torch.device = torch.device("cpu"), progress: bool = True,
+                 context: SamplerContext | None = None,
+                 callbacks: Sequence[EpochCallback] = ()) -> None:
         self.supernet = supernet.to(device)
         if config.channels_last:
             self.supernet.to(memory_format=torch.channels_last)
         self.sampler, self.loader, self.config = sampler, loader, config
         self.out_dir, self.fingerprint = Path(out_dir), fingerprint
         self.device, self.progress = device, progress
+        self.context, self.callbacks = context, list(callbacks)
         self.runner = step_runner(config.data_parallel, device,
                                   lambda: autocast(device, config.amp))
         self.optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr,
@@ -129,8 +138,10 @@ class Trainer:
         ``stop_after`` ends after that many epochs in this call (used to test resume).
         """
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if resume and self.checkpoint_path.exists():
-            self.load_state_dict(load_checkpoint(self.checkpoint_path, self.fingerprint))
+        if resume:
+            self.restore()
+        if self.context is not None:
+            self.sampler.bind(self.context)
         self.sampler.on_train_start(self.config.epochs, len(self.loader))
         if self.device.type == "cpu":
             tune_cpu_allocator()
@@ -138,15 +149,27 @@ class Trainer:
             self._fit_epochs(stop_after)
         return self.history
 
+    def restore(self) -> bool:
+        """Continue from the checkpoint in the run folder, if there is one (True if loaded)."""
+        if not self.checkpoint_path.exists():
+            return False
+        state = load_checkpoint(self.checkpoint_path, self.fingerprint)
+        check_finite(state["model"], self.checkpoint_path)
+        self.load_state_dict(state)
+        return True
+
     def _fit_epochs(self, stop_after: int | None) -> None:
         done_here = 0
         while self.epoch < self.config.epochs and (stop_after is None or done_here < stop_after):
             record = self._train_epoch(self.epoch)
+            self.sampler.on_epoch_end(self.epoch)
             sampler_log = self.sampler.epoch_log()
             if sampler_log is not None:
                 record["sampler"] = sampler_log
             self.history.append(record)
             self._end_epoch(self.epoch)
+            for callback in self.callbacks:
+                record.update(callback(self.epoch, self.supernet) or {})
             self.epoch += 1
             done_here += 1
             save_checkpoint(self.checkpoint_path, self.state_dict(), self.fingerprint)
@@ -160,8 +183,8 @@ class Trainer:
         seen = correct = 0
         loss_sum = 0.0
         start = time.perf_counter()
-        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", leave=False,
-                   disable=not self.progress, unit="batch")
+        bar = progress_bar(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                           enabled=self.progress, unit="batch")
         for batch in bar:
             loss, hits, n = self._train_step(epoch, *batch)
             seen, correct, loss_sum = seen + n, correct + hits, loss_sum + loss * n
@@ -190,10 +213,11 @@ class Trainer:
         logits = out.logits
         value = out.per_example.mean().item()  # what the log reports, weighted or not
         if not math.isfinite(value):  # before the optimizer touches the weights
+            kept = (f"the last good checkpoint is {self.checkpoint_path}"
+                    if self.checkpoint_path.exists() else "no checkpoint was written yet")
             raise TrainingError(
                 f"loss became {value} at epoch {epoch + 1}, step {self.step} (arch {arch}); lower "
-                f"train.lr (now {self.config.lr}) or set train.grad_clip; the last good "
-                f"checkpoint is {self.checkpoint_path}")
+                f"train.lr (now {self.config.lr}) or set train.grad_clip; {kept}")
         if self.config.grad_clip:
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         self.optimizer.step()

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..checkpoint import atomic_write
 from ..errors import ConfigError, DataError
 from ..paths import ENV_VAR, cache_dir, data_root
-from .cache import cache_name, load_cached, save_cached
+from .cache import cache_name, content_digest, load_cached, save_cached
 from .dataset import ImageDataset
 from .readers import DATASETS, SPLITS, Source, detect, fingerprint_files, read_source
 
@@ -43,11 +43,12 @@ def load_cifar(source: str | Path | None = None, split: str = "train", dataset: 
     found = locate(source, dataset)
     if not cache:
         return read_source(found, split)
-    path = cache_dir() / cache_name(fingerprint_files(found, split), split, dataset)
-    ds = load_cached(path)
+    files = fingerprint_files(found, split)
+    path, digest = cache_dir() / cache_name(files, split, dataset), content_digest(files)
+    ds = load_cached(path, digest)
     if ds is None:
         ds = read_source(found, split)
-        save_cached(path, ds)
+        save_cached(path, ds, digest)
     return ds
 
 

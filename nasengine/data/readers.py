@@ -11,6 +11,7 @@ extracted to disk):
 from __future__ import annotations
 
 import io
+import lzma
 import pickle
 import tarfile
 import zlib
@@ -53,7 +54,7 @@ PICKLE_LAYOUTS = {
 # File name -> the variant it betrays (content detection for folders and tarballs).
 _PICKLE_NAMES = {name: variant for variant, lay in PICKLE_LAYOUTS.items()
                  for name in (lay.meta, *(n for names in lay.batches.values() for n in names))}
-_TAR_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error)
+_TAR_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def _detect_dir(path: Path) -> Source | None:
 
 def _peek_tar(path: Path, max_members: int = 100) -> Source:
     """Classify a tarball from its first file members (cheap: stops early)."""
-    with _open_tar(path) as tar:
+    with _open_tar(path, verify=False) as tar:
         for i, member in enumerate(tar):
             name = PurePosixPath(member.name)
             if member.isfile() and name.name in _PICKLE_NAMES:
@@ -104,11 +105,19 @@ def _peek_tar(path: Path, max_members: int = 100) -> Source:
 
 
 @contextmanager
-def _open_tar(path: Path) -> Iterator[tarfile.TarFile]:
-    """Open a (compressed) tarball; any read error, now or while iterating, names the file."""
+def _open_tar(path: Path, verify: bool = True) -> Iterator[tarfile.TarFile]:
+    """Open a (compressed) tarball; any read error, now or while iterating, names the file.
+
+    With ``verify`` the compressed stream is read to its end after the caller's reads:
+    tarfile stops at the end-of-archive block, before the gzip/bz2/xz trailer, so only
+    this catches a checksum error (a flipped byte would otherwise pass unnoticed).
+    """
     try:
         with tarfile.open(path, "r:*") as tar:
             yield tar
+            if verify and tar.fileobj is not None:
+                while tar.fileobj.read(1 << 20):
+                    pass
     except DataError:
         raise
     except _TAR_ERRORS as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..validation import RULES, check_rule, check_type
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,10 @@ class SplitSchedule:
     splits: int = 1
 
     def __post_init__(self) -> None:
-        for name, low in (("warmup_epochs", 1), ("split_every", 1), ("splits", 1)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < low:
-                raise ConfigError(f"fewshot.{name} must be an integer >= {low}, got {value!r}")
+        for name in ("warmup_epochs", "split_every", "splits"):
+            where = f"fewshot.{name}"
+            check_type(where, getattr(self, name), int)
+            check_rule(where, getattr(self, name), RULES[where])
 
     @property
     def split_epochs(self) -> list[int]:

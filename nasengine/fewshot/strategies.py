@@ -129,9 +129,4 @@ class GradientMatchingSplit(SplitStrategy):
 
 def create_strategy(name: str, options: dict[str, Any] | None = None) -> SplitStrategy:
     """The registered strategy ``name`` built with ``options``; bad options name the fix."""
-    factory = SPLIT_STRATEGIES.get(name)
-    try:
-        return factory(**(options or {}))
-    except TypeError as exc:
-        raise ConfigError(f"bad fewshot.options {sorted(options or {})} for split strategy "
-                          f"{name!r} ({exc}); see help(nasengine.fewshot.strategies)") from None
+    return SPLIT_STRATEGIES.create(name, options)

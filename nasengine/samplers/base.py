@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..data.loader import IndexSampler
+from ..errors import ConfigError
 from ..registry import Registry
 from ..space import Sample, SearchSpace
 
@@ -40,6 +42,56 @@ class StepFeedback:
     supernet: Supernet
 
 
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class SamplerContext:
+    """What a sampler that learns from the supernet itself may use (ENAS, ShiftNAS).
+
+    The trainer hands it over once, before the first step (:meth:`Sampler.bind`), so
+    samplers need no special case in the trainer. ``valid_batch(k)`` is the k-th batch of
+    the held-out split of the *training* set (``data.valid_images``; never test images):
+    a pure function of ``k``, so a sampler that counts its draws in its state resumes
+    exactly. ``complexity(arch)`` gives the stand-alone network's params and FLOPs at the
+    run's own width and depth (cached).
+    """
+
+    supernet: Supernet
+    device: torch.device
+    complexity: Callable[[Sample], dict[str, float]]
+    valid_batch: Callable[[int], Batch] | None = None
+    valid_batches: int = 0  # distinct batches in the split (k cycles through them)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def require_valid(self, who: str) -> Callable[[int], Batch]:
+        """The validation stream, or the error that says how to turn it on."""
+        if self.valid_batch is None:
+            raise ConfigError(f"sampler {who!r} scores archs on held-out training images; "
+                              "set data.valid_images (e.g. --set data.valid_images=5000)")
+        return self.valid_batch
+
+    @torch.no_grad()
+    def score(self, arch: Sample, batch: Batch) -> tuple[float, float]:
+        """(top-1 fraction, mean loss) of ``arch`` on ``batch``.
+
+        BatchNorm uses the batch's own statistics (the evaluator's ``batch`` protocol:
+        running buffers untouched), and the supernet's train/eval mode is restored.
+        """
+        from ..evaluate import BatchStatistics
+
+        x, y = batch
+        was_training = self.supernet.training
+        self.supernet.eval()
+        try:
+            with BatchStatistics().scoring(self.supernet, arch):
+                logits = self.supernet(x, arch).float()
+        finally:
+            self.supernet.train(was_training)
+        loss = torch.nn.functional.cross_entropy(logits, y).item()
+        return (logits.argmax(1) == y).float().mean().item(), loss
+
+
 class Sampler(ABC):
     """Base class: one abstract method plus optional hooks with do-nothing defaults."""
 
@@ -58,8 +110,16 @@ class Sampler(ABC):
     def on_train_start(self, epochs: int, steps_per_epoch: int) -> None:
         """The run's length, before its first step, for schedules (default: nothing)."""
 
+    def bind(self, context: SamplerContext) -> None:
+        """Receive the supernet, validation stream and complexity before training starts
+        (and again after a resume); samplers that learn from the supernet keep it."""
+
     def on_epoch_start(self, epoch: int) -> None:
         """Refresh schedules at epoch boundaries (default: nothing)."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """A learning phase of the sampler's own after each epoch, before the checkpoint
+        (ENAS's controller steps on validation batches; default: nothing)."""
 
     def loss_weights(self, arch: Sample, indices: torch.Tensor | None) -> torch.Tensor | None:
         """Per-example loss factors for this step (importance re-weighting; default: none)."""

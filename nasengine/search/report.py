@@ -21,10 +21,12 @@ Truth = Callable[[str], float]
 
 def search_report(result: SearchResult, out: Path, identity: dict[str, Any], *,
                   truth: Truth | None = None, optimum: float | None = None,
-                  seconds: float | None = None) -> dict[str, Any]:
+                  seconds: float | None = None,
+                  checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``search.json`` (and ``search.png`` with a ground truth); return the report.
 
-    ``seconds`` is the search's own time (its trials' durations, resumed or not).
+    ``seconds`` is the search's own time (its trials' durations, resumed or not);
+    ``checkpoint`` how far the supernet was trained (epoch, epochs, finished).
     ``optimum`` is the best arch of the whole benchmark, also under a complexity limit
     (the best arch within the limit would need every arch's complexity).
     """
@@ -32,7 +34,7 @@ def search_report(result: SearchResult, out: Path, identity: dict[str, Any], *,
     report: dict[str, Any] = {"search": identity, "trials": len(result.trials),
                               "evaluations": result.evaluations, "seconds": seconds,
                               "rejected": result.rejected,
-                              "best": dict(result.best)}
+                              "best": dict(result.best), "checkpoint": checkpoint}
     if truth is not None:
         true_inc = [truth(t["arch"]) for t in incumbents]
         report["best"]["true_acc"] = true_inc[-1]

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import optuna
-from tqdm import tqdm
 
 from ..errors import ConfigError, DataError
+from ..progress import progress_bar
 from ..space import Sample, SearchSpace
 from .optimizers import create_optimizer
 
@@ -79,8 +79,8 @@ class ArchSearch:
         finished = self._finished()
         cache = {t.user_attrs["key"]: t.value for t in finished}
         done = len(finished)
-        with tqdm(total=budget, initial=min(done, budget), desc="search", unit="arch",
-                  disable=not progress) as bar:
+        with progress_bar(total=budget, initial=min(done, budget), desc="search",
+                          unit="arch", enabled=progress) as bar:
             rejected = 0
             while done < budget:
                 if self._step(cache):

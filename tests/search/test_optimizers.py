@@ -69,7 +69,7 @@ def test_evolution_resumes_exactly(tmp_path):
 def test_unknown_optimizer_and_bad_options_name_the_fix():
     with pytest.raises(ConfigError, match="known: .*evolution"):
         create_optimizer("annealing", 0)
-    with pytest.raises(ConfigError, match="takes: population, tournament"):
+    with pytest.raises(ConfigError, match="accepts: population, tournament"):
         create_optimizer("evolution", 0, {"popsize": 3})
     with pytest.raises(ConfigError, match="tournament <= population"):
         create_optimizer("evolution", 0, {"population": 5, "tournament": 9})

@@ -42,7 +42,7 @@ def test_a_finished_search_is_not_repeated(trained, nb201_table_path):
 
 def test_bad_option_exits_2_with_the_fix(trained, capsys):
     assert search(trained, "--option", "popsize=3") == 2
-    assert "takes: population, tournament" in capsys.readouterr().err
+    assert "accepts: population, tournament" in capsys.readouterr().err
 
 
 def test_parameter_limit_keeps_every_trial_under_it(trained, nb201_table_path, capsys):

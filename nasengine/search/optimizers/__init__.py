@@ -7,12 +7,10 @@ one contract.
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 from optuna.samplers import BaseSampler
 
-from ...errors import ConfigError
 from ...registry import Registry
 
 OptimizerFactory = Callable[..., BaseSampler]
@@ -24,14 +22,7 @@ OPTIMIZERS: Registry[BaseSampler] = Registry("search optimizer")
 def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None) -> BaseSampler:
     from . import builtin, evolution  # noqa: F401  (register the bundled optimizers)
 
-    factory = OPTIMIZERS.get(name)
-    try:
-        inspect.signature(factory).bind(seed=seed, **(options or {}))
-    except TypeError:
-        takes = [p for p in inspect.signature(factory).parameters if p != "seed"]
-        raise ConfigError(f"optimizer {name!r} does not take options {sorted(options or {})}; "
-                          f"it takes: {', '.join(takes) or 'none'}") from None
-    return factory(seed=seed, **(options or {}))
+    return OPTIMIZERS.create(name, options, seed=seed)
 
 
 __all__ = ["OPTIMIZERS", "create_optimizer"]
