@@ -71,7 +71,7 @@ class _Converter:
         kind = type(module).__name__
         if kind == "LayerChoice":
             return LayerChoice({name: self.module(module[name], f"{where}.{name}")
-                                for name in module.names}, label=module.label)
+                                for name in module.names}, label=str(module.label))
         if kind == "Repeat":
             depth = module.depth_choice
             blocks = [self.module(b, f"{where}.{i}") for i, b in enumerate(module.blocks)]
@@ -101,16 +101,17 @@ class _Converter:
         """An NNI Categorical -> Choice; an expression of them -> Derived; else as is."""
         from nni.mutable import Categorical, MutableExpression
 
-        if isinstance(value, Categorical):
-            if value.label not in self.choices:
-                self.choices[value.label] = Choice(value.label, value.values)
-            return self.choices[value.label]
+        if isinstance(value, Categorical):  # plain str/values: NNI's label type must not
+            label = str(value.label)         # reach checkpoints (they load weights_only)
+            if label not in self.choices:
+                self.choices[label] = Choice(label, [_plain(v) for v in value.values])
+            return self.choices[label]
         if isinstance(value, MutableExpression):
             leaves = list(value.leaf_mutables(lambda m: True))
             if not all(isinstance(leaf, Categorical) for leaf in leaves):
                 raise SpaceError(f"{where}: only nni.choice values (and expressions of them) "
                                  f"are supported, got {value!r}")
-            labels = [leaf.label for leaf in leaves]
+            labels = [str(leaf.label) for leaf in leaves]
             return Derived(_expression(value, labels), *(self.value(x, where) for x in leaves))
         if hasattr(value, "simplify") and type(value).__module__.startswith("nni."):
             raise SpaceError(f"{where}: NNI {type(value).__name__} values are not supported; "
@@ -130,6 +131,14 @@ def _user_init(fn: Any, owner: str, depth: int = 0) -> Callable[..., Any] | None
         if found is not None:
             return found
     return None
+
+
+def _plain(value: Any) -> Any:
+    """A builtin value (NNI may hand numpy scalars or str subclasses)."""
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
 
 
 def _expression(expr: Any, labels: list[str]) -> Callable[..., Any]:
