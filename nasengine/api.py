@@ -7,17 +7,18 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .checkpoint import atomic_write_json, check_finite, load_checkpoint
 from .config import RunConfig, load_config
-from .data import BatchAugment, ImageDataset, TensorLoader, load_cifar
+from .data import BatchAugment, ImageDataset, TensorLoader, load_dataset
 from .device import resolve_device, set_threads
 from .distributed import is_writer, place, sharded
 from .errors import ConfigError
@@ -28,6 +29,9 @@ from .samplers import SAMPLERS, Sampler
 from .samplers.base import SamplerContext
 from .space import Sample, SearchSpace
 from .spaces import SpaceFamily, get_family
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .benchmark.truth import GroundTruth
 from .supernet.base import Supernet
 from .train import CHECKPOINT, METRICS, Trainer
 from .validation import at_least, check_rule, validate_config, warn_if
@@ -44,11 +48,11 @@ class Pipeline:
         self.config, self.progress = config, progress
         self.device = place(resolve_device(config.device))  # under torchrun: its GPU
         self.family: SpaceFamily = get_family(config.supernet.space)
-        self.space: SearchSpace = self.family.space()
         torch.manual_seed(config.seed)
         sc = config.supernet
-        self.supernet: Supernet = self.family.build_supernet(
-            sc.sharing, channels=sc.channels, cells=sc.cells, num_classes=sc.num_classes)
+        self.options = self.family.run_options(sc)  # the supernet.* values the family takes
+        self.supernet: Supernet = self.family.build_supernet(sc.sharing, **self.options)
+        self.space: SearchSpace = self.supernet.space  # the space at the run's options
         if config.fewshot.strategy:  # the tree wraps the supernet; it draws no random numbers
             from .fewshot import FewShotSupernet
 
@@ -61,12 +65,17 @@ class Pipeline:
         self._valid_set: ImageDataset | None = None
         self._complexity: dict[str, dict[str, float]] = {}
 
+    @functools.cached_property
+    def ground_truth(self) -> GroundTruth | None:
+        """The space's ground truth for this run's oracle settings (None: the space has none)."""
+        return self.family.ground_truth(self.config.evaluate)
+
     # -- data ------------------------------------------------------------------
     @property
     def train_set(self) -> ImageDataset:
         if self._train_set is None:
             dc = self.config.data
-            data = load_cifar(dc.source, split="train", dataset=dc.dataset)
+            data = load_dataset(dc.dataset, dc.source, "train")
             if len(data.classes) > self.config.supernet.num_classes:
                 raise ConfigError(f"supernet.num_classes = {self.config.supernet.num_classes} "
                                   f"is below the {len(data.classes)} classes of {dc.dataset}; "
@@ -88,9 +97,7 @@ class Pipeline:
         """Params/FLOPs of ``arch``'s stand-alone network at this run's width (cached)."""
         key = self.space.format(arch)
         if key not in self._complexity:
-            sc = self.config.supernet
-            self._complexity[key] = self.family.complexity(
-                arch, channels=sc.channels, cells=sc.cells, num_classes=sc.num_classes)
+            self._complexity[key] = self.family.complexity(arch, **self.options)
         return self._complexity[key]
 
     def sampler_context(self) -> SamplerContext:
@@ -121,7 +128,7 @@ class Pipeline:
     def heldout_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """A fixed, seeded subset of the test split, preprocessed once for every arch."""
         ec, dc = self.config.evaluate, self.config.data
-        test = load_cifar(dc.source, split="test", dataset=dc.dataset)
+        test = load_dataset(dc.dataset, dc.source, "test")
         gen = torch.Generator().manual_seed(ec.arch_seed)
         n = min(ec.eval_images, len(test)) if ec.eval_images else len(test)
         test = test.subset(torch.randperm(len(test), generator=gen)[:n])
@@ -269,17 +276,17 @@ def ranking_data(pipe: Pipeline, archs: list[Sample], scores: list[float],
                  protocol: dict[str, Any], progress: bool = True) -> Any:
     """The report's data: the oracle's truth and #params, and the configured proxies
     (with the hybrid ranking) on the same archs."""
-    from .benchmark import NB201Table
     from .report import RankingData
 
-    ec = pipe.config.evaluate
-    oracle = NB201Table.from_path(ec.oracle)
+    ec, ground = pipe.config.evaluate, pipe.ground_truth
     names = [pipe.space.format(a) for a in archs]
-    truth = [oracle.accuracy(n, dataset=ec.oracle_dataset, split=ec.oracle_split) for n in names]
+    params = ground.params_of(names) if ground else None
+    if params is None:  # the space's table has no #params column: measure them
+        params = [pipe.complexity(a)["params"] / 1e6 for a in archs]
     data = RankingData(
-        names, scores, truth, [oracle.params(n) for n in names],
-        {**protocol, "archs": ec.archs, "oracle": f"{ec.oracle_dataset}/{ec.oracle_split}"},
-        optimum=oracle.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split))
+        names, scores, ground.accuracies(names) if ground else None, params,
+        {**protocol, "archs": ec.archs, "oracle": ground.name if ground else None},
+        optimum=ground.best() if ground else None)
     pc = pipe.config.proxies
     if pc.names:  # the rivals shown: the configured proxies and what the hybrid reads
         from .proxies.hybrid import hybrid_ranking
@@ -335,10 +342,11 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     search = ArchSearch(pipe.space, objective, optimizer, seed=seed,
                         storage=storage or out / "search.db", study_name=study,
                         canonical=canonical, options=options, identity=identity,
-                        constraint=complexity_limit(pipe.family, limits) if limits else None,
+                        constraint=complexity_limit(pipe.complexity, limits) if limits else None,
                         directions=directions)
     result = search.run(budget, progress=progress)
-    truth, optimum = _ground_truth(pipe)
+    ground = pipe.ground_truth
+    truth, optimum = (ground.accuracy, ground.best()) if ground else (None, None)
     extra: dict[str, Any] = {"study": search.location()}
     if cost:
         extra["pareto"] = pareto_report(result, out, cost, truth=truth,
@@ -363,25 +371,18 @@ def cost_measure(pipe: Pipeline, name: str) -> Any:
 
 
 def _table(pipe: Pipeline) -> Any:
-    """The space's ground-truth table (NB201), or None."""
-    from .benchmark import NB201Table
-
-    if pipe.config.supernet.space != "nb201":
-        return None
-    return NB201Table.from_path(pipe.config.evaluate.oracle)
+    """The space's ground-truth table (its :class:`Benchmark`), or None."""
+    ground = pipe.ground_truth
+    return ground.benchmark if ground else None
 
 
 def _truth_points(pipe: Pipeline, cost: str) -> Any:
     """(true accuracy, cost) of every arch, when the ground-truth table has the cost."""
-    from .benchmark.nb201 import accuracy_column
-
-    table = _table(pipe)
-    if table is None or cost not in table.metrics():
+    ground = pipe.ground_truth
+    if ground is None or cost not in ground.benchmark.metrics():
         return None
-    ec = pipe.config.evaluate
-    archs = table.archs
-    accuracy = accuracy_column(ec.oracle_dataset, ec.oracle_split, 200)
-    return np.c_[table.query_many(archs, accuracy), table.query_many(archs, cost)]
+    table, archs = ground.benchmark, ground.benchmark.archs
+    return np.c_[table.query_many(archs, ground.metric), table.query_many(archs, cost)]
 
 
 SearchScore = tuple[Callable[[Sample], float], Any, dict[str, Any]]
@@ -435,14 +436,34 @@ def _shared(score: Callable[[Sample], float], canonical: Callable[[Sample], Any]
     return shared
 
 
-def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
-    """arch -> None within ``limits`` of the stand-alone network, else what it exceeds."""
+def cached_complexity(family: SpaceFamily, **config: Any) -> Callable[[Sample], dict[str, float]]:
+    """``family.complexity`` at the run's own ``config`` (width, depth...), measured once per arch."""
+    cache: dict[tuple, dict[str, float]] = {}
+
+    def measure(arch: Sample) -> dict[str, float]:
+        key = tuple(sorted(arch.items()))
+        if key not in cache:
+            cache[key] = family.complexity(arch, **config)
+        return cache[key]
+
+    return measure
+
+
+def complexity_limit(measure: SpaceFamily | Callable[[Sample], dict[str, float]],
+                     limits: dict[str, float]) -> Callable[[Sample], str | None]:
+    """arch -> None within ``limits`` of the stand-alone network, else what it exceeds.
+
+    ``measure`` is an arch's complexity (e.g. :attr:`Pipeline.complexity`, at the run's
+    width), or a family measured at its defaults.
+    """
     bad = {k: v for k, v in limits.items() if not v > 0}
     if bad:
         raise ConfigError(f"complexity limits must be positive, got {bad}")
+    if isinstance(measure, SpaceFamily):
+        measure = cached_complexity(measure)
 
     def why_not(arch: Sample) -> str | None:
-        measured = family.complexity(arch)
+        measured = measure(arch)
         unknown = sorted(set(limits) - set(measured))
         if unknown:
             raise ConfigError(f"unknown complexity limit(s) {unknown}; known: {sorted(measured)}")
@@ -451,16 +472,6 @@ def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
         return "; ".join(over) or None
 
     return why_not
-
-
-def _ground_truth(pipe: Pipeline) -> tuple[Any, float | None]:
-    """(arch string -> true accuracy, best in the table), or (None, None) off NB201."""
-    table = _table(pipe)
-    if table is None:
-        return None, None
-    ec = pipe.config.evaluate
-    truth = lambda arch: table.accuracy(arch, dataset=ec.oracle_dataset, split=ec.oracle_split)  # noqa: E731
-    return truth, table.best_accuracy(dataset=ec.oracle_dataset, split=ec.oracle_split)
 
 
 def _load_trained(pipe: Pipeline, out: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``nasengine`` command line: train, rank, run, search, proxies, study, info, convert-nats.
+"""``nasengine`` command line: train, rank, run, search, proxies, study, spaces, info, convert-nats.
 
 Errors derived from :class:`NasEngineError` print one line (problem and fix)
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -21,6 +21,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.epochs=3 (repeatable)")
     p.add_argument("--out", default=None, help="run folder [runs/<config name>]")
+    p.add_argument("--space", default=None, help="search space: a name from `nasengine spaces` "
+                   "or pkg.module:Factory (sets supernet.space)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -73,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="'all' (seeded order) or a number of seeded archs [all]")
     proxies.add_argument("--proxies", dest="names", default="",
                          help="comma-separated proxy names [every registered proxy]")
+    spaces = sub.add_parser("spaces", help="list the search spaces (bundled, registered, "
+                            "from entry points) with their size and decisions")
+    spaces.add_argument("--verbose", action="store_true", help="list every decision's choices")
     study = sub.add_parser("study", help="methods x seeds at one budget and protocol, "
                            "ranked against the ground truth: one report (study.md)")
     study.add_argument("study_config", metavar="CONFIG",
@@ -85,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     study.add_argument("--report-only", action="store_true",
                        help="train nothing; report the finished cells")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
-    info.add_argument("--space", default="nb201")
+    info.add_argument("--space", default="nb201", help="a name or pkg.module:Factory [nb201]")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
     info.add_argument("--channels", type=int, default=16)
     info.add_argument("--cells", type=int, default=5)
@@ -101,7 +106,8 @@ def _config(args: argparse.Namespace):
     from .config import load_config
 
     overrides = list(args.overrides)
-    for flag, key in (("device", "device"), ("seed", "seed"), ("threads", "threads")):
+    for flag, key in (("space", "supernet.space"), ("device", "device"), ("seed", "seed"),
+                      ("threads", "threads")):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={json.dumps(getattr(args, flag))}")
     return load_config(args.config, overrides)
@@ -117,6 +123,13 @@ def _out(args: argparse.Namespace) -> Path:
 def _print_ranking(report: dict, out: Path) -> None:
     from .report import verdict
 
+    if report["protocol"]["oracle"] is None:  # a space without ground truth
+        top = report["supernet"]["top"][0]
+        print(f"no ground truth for this space: supernet ranking of {report['supernet']['n']} "
+              f"archs; top-1 {top['arch']} (score {top['score']:.2f}, {top['params_M']:.4f} M "
+              f"params); Kendall tau score vs #params {report['tau_score_vs_params']:+.3f}")
+        print(f"report: {out / 'ranking.md'}  {out / 'scores.csv'}")
+        return
     s, p = report["supernet"], report["params_proxy"]
     print(f"Kendall tau  supernet {s['kendall_tau']:+.3f}   #params proxy {p['kendall_tau']:+.3f}")
     print(f"Spearman rho supernet {s['spearman_rho']:+.3f}   #params proxy {p['spearman_rho']:+.3f}")
@@ -168,6 +181,8 @@ def _options(pairs: Sequence[str]) -> dict:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "info":
         return _info(args)
+    if args.command == "spaces":
+        return _spaces(args)
     if args.command == "convert-nats":
         from .benchmark.nats import convert_nats
 
@@ -249,9 +264,27 @@ def _info(args: argparse.Namespace) -> int:
         info = {"space": args.space, "size": len(space),
                 "decisions": {k: list(d.values) for k, d in space.decisions.items()}}
     else:
-        info = describe(space.parse(args.arch), family, channels=args.channels,
-                        cells=args.cells, num_classes=args.classes)
+        given = {"channels": args.channels, "cells": args.cells, "num_classes": args.classes}
+        known = family.options()
+        info = describe(space.parse(args.arch), family,
+                        **{k: v for k, v in given.items() if known is None or k in known})
     print(json.dumps(info))
+    return 0
+
+
+def _spaces(args: argparse.Namespace) -> int:
+    from .spaces import get_family, space_names
+
+    for name in space_names():
+        try:
+            space = get_family(name).space()
+        except NasEngineError as exc:  # one broken plugin must not hide the others
+            print(f"{name}: cannot load ({exc})")
+            continue
+        print(f"{name}: {len(space):,} archs, {len(space.decisions)} decisions")
+        if args.verbose:
+            for label, dec in space.decisions.items():
+                print(f"  {label}: {list(dec.values)}")
     return 0
 
 

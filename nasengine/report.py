@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .checkpoint import atomic_write_json, atomic_write_text
-from .metrics import ranking_metrics
+from .metrics import kendall_tau, ranking_metrics
 from .plots import scatter_panels
 
 SUMMARY_KEYS = ("kendall_tau", "spearman_rho", "pearson_r", "precision_at_5", "precision_at_10",
@@ -35,7 +35,7 @@ class RankingData:
 
     names: list[str]
     scores: Sequence[float]  # the supernet's
-    truth: Sequence[float]
+    truth: Sequence[float] | None  # None: the space has no ground truth (no tau)
     params: Sequence[float]  # #params (M): the trivial rival, always shown
     protocol: dict[str, Any]
     rivals: dict[str, Sequence[float]] = field(default_factory=dict)  # proxy -> scores
@@ -47,6 +47,9 @@ def ranking_report(data: RankingData, out: Path, *, seconds: float, config: dict
                    title: str = "", n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Compare every scorer with the truth; write ranking.json/.md/.png and scores.csv."""
     kw = {"n_bootstrap": n_bootstrap, "seed": seed, "optimum": data.optimum}
+    out.mkdir(parents=True, exist_ok=True)
+    if data.truth is None:
+        return _untruthed_report(data, out, seconds=seconds, config=config)
     report = {
         "config": config,
         "protocol": {**data.protocol, "n_archs": len(data.names)},
@@ -59,7 +62,6 @@ def ranking_report(data: RankingData, out: Path, *, seconds: float, config: dict
     }
     if data.hybrid is not None:
         report["hybrid"] = ranking_metrics(data.hybrid, data.truth, **kw)
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "ranking.json", report)
     atomic_write_text(out / "scores.csv", _scores_csv(data))
     atomic_write_text(out / "ranking.md", summary_markdown(report))
@@ -79,12 +81,37 @@ def orderable(values: Sequence[float]) -> np.ndarray:
     return np.where(np.isneginf(v), floor, v)
 
 
+def _untruthed_report(data: RankingData, out: Path, *, seconds: float,
+                      config: dict[str, Any]) -> dict[str, Any]:
+    """The supernet's order and the archs' size, when the space has no ground truth."""
+    names, scores, params = data.names, data.scores, data.params
+    order = sorted(range(len(names)), key=lambda i: -scores[i])
+    report = {
+        "config": config, "protocol": {**data.protocol, "n_archs": len(names)},
+        "seconds": seconds, "archs_per_s": len(names) / max(seconds, 1e-9),
+        "supernet": {"n": len(names), "top": [
+            {"arch": names[i], "score": scores[i], "params_M": params[i]} for i in order[:10]]},
+        "tau_score_vs_params": kendall_tau(scores, params) if len(names) > 1 else None,
+        "notes": {"precision_at_k": PRECISION_NOTE},
+    }
+    atomic_write_json(out / "ranking.json", report)
+    atomic_write_text(out / "scores.csv", _scores_csv(data))
+    lines = [f"# Supernet ranking ({len(names)} archs, no ground truth)", "",
+             "The space has no ground truth, so no tau against it.", "",
+             "| rank | arch | supernet score | params (M) |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r} | `{t['arch']}` | {t['score']:.2f} | {t['params_M']:.4f} |"
+              for r, t in enumerate(report["supernet"]["top"], start=1)]
+    atomic_write_text(out / "ranking.md", "\n".join(lines) + "\n")
+    return report
+
+
 def _scores_csv(data: RankingData) -> str:
     extra = ({"hybrid": data.hybrid} if data.hybrid is not None else {}) | data.rivals
+    truth = {"true_acc": data.truth} if data.truth is not None else {}
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["arch", "supernet_acc", "true_acc", "params_M", *extra])
-    writer.writerows(zip(data.names, data.scores, data.truth, data.params, *extra.values()))
+    writer.writerow(["arch", "supernet_acc", *truth, "params_M", *extra])
+    writer.writerows(zip(data.names, data.scores, *truth.values(), data.params, *extra.values()))
     return buf.getvalue()
 
 

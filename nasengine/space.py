@@ -189,7 +189,11 @@ class SearchSpace:
 
     @classmethod
     def from_nni(cls, mutable: Any) -> SearchSpace:
-        """Build a space from any nni mutable whose leaves are ``Categorical``s."""
+        """Build a space from any nni mutable whose leaves are ``Categorical``s.
+
+        On a subclass (``NB201Space.from_nni``) the result is that space, with its own arch
+        format, provided the nni space has exactly its decisions.
+        """
         from nni.mutable import Categorical as NniCategorical
 
         decisions = []
@@ -198,4 +202,12 @@ class SearchSpace:
                 raise SpaceError(f"nni mutable {label!r} is a {type(leaf).__name__}; only "
                                  "Categorical choices are supported (discretise it first)")
             decisions.append(Categorical(label, tuple(leaf.values)))
-        return SearchSpace(decisions)
+        plain = SearchSpace(decisions)
+        if cls is SearchSpace:
+            return plain
+        own = cls()
+        if own.decisions != plain.decisions:
+            raise SpaceError(f"the nni space does not have the decisions of {cls.__name__} "
+                             f"(got {plain.labels[:4]}..., expected {own.labels[:4]}...); "
+                             "use SearchSpace.from_nni for an arbitrary space")
+        return own

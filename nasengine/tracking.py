@@ -46,10 +46,9 @@ class RankTracker:
     @classmethod
     def from_pipeline(cls, pipe: Pipeline) -> RankTracker:
         """The tracker ``pipe.config.evaluate`` asks for (NB201-style ground truth needed)."""
-        from .api import _ground_truth
-
         ec = pipe.config.evaluate
-        truth, _ = _ground_truth(pipe)
+        ground_truth = pipe.ground_truth
+        truth = ground_truth.accuracy if ground_truth else None
         if truth is None:
             raise ConfigError(f"evaluate.track_every needs a ground truth to rank against; the "
                               f"{pipe.config.supernet.space!r} space has none (set it to 0)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from .base import Benchmark
 from .nats import convert_nats
 from .nb201 import ACCURACY_COLUMNS, COST_SUFFIXES, NB201Table, accuracy_column, default_path
+from .truth import CSVBenchmark, GroundTruth
 
-__all__ = ["ACCURACY_COLUMNS", "COST_SUFFIXES", "Benchmark", "NB201Table", "accuracy_column",
-           "convert_nats", "default_path"]
+__all__ = ["ACCURACY_COLUMNS", "COST_SUFFIXES", "Benchmark", "CSVBenchmark", "GroundTruth",
+           "NB201Table", "accuracy_column", "convert_nats", "default_path"]

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..registry import Registry
 from ..supernet.base import Supernet
+from ..supernet.base import has_choice_modules
 from .gradients import AVERAGES, Batch, similarities
 from .partition import PARTITIONERS, check_weights
 
@@ -48,6 +49,9 @@ class SplitStrategy(ABC):
 
     def describe(self) -> dict[str, Any]:
         return {"strategy": self.name}
+
+    def check(self, supernet: Supernet) -> None:
+        """Raise before training if this strategy cannot work on ``supernet``."""
 
 
 @SPLIT_STRATEGIES.register("exhaustive")
@@ -94,6 +98,15 @@ class GradientMatchingSplit(SplitStrategy):
                               f"patterns, got {params!r}")
         self.partition, self.batches = partition, batches
         self.params, self.average = tuple(params), average
+
+    def check(self, supernet: Supernet) -> None:
+        """GM compares gradients of the weights outside a decision's own choice modules;
+        without any, every weight would silently count as shared."""
+        if not has_choice_modules(supernet):
+            raise ConfigError(f"fewshot.strategy=\"gm\" needs the supernet to name the modules "
+                              f"each choice trains, but {type(supernet).__name__}.choice_modules() "
+                              "names none for any choice; implement it (the builder does), or use "
+                              "fewshot.strategy=\"exhaustive\"")
 
     def propose(self, supernet: Supernet, candidates: Sequence[str], batches: Sequence[Batch],
                 rng: random.Random) -> SplitProposal:

@@ -75,6 +75,7 @@ class FewShotSupernet(Supernet):
         strategy = create_strategy(config.strategy, config.options)
         schedule = SplitSchedule(config.warmup_epochs, config.split_every, config.splits)
         schedule.check(epochs)
+        strategy.check(root)
         return cls(root, strategy, schedule, config.decisions, seed)
 
     # -- routing -----------------------------------------------------------------

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from ..checkpoint import atomic_write
 from ..errors import ConfigError
 from ..space import Sample, SearchSpace
+from ..supernet.base import has_choice_modules
 from .base import SAMPLERS, IndexSampler, Sampler, StepFeedback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +77,9 @@ class PADASampler(Sampler):
         epochs: the run length E of the linear ramp (default: ``train.epochs``, from the
             trainer's :meth:`on_train_start`).
         path_granularity: ``"op"``: one estimate per choice value shared by all decisions
-            (as coded); ``"edge"``: one per (decision, choice) pair.
+            (as coded); ``"edge"``: one per (decision, choice) pair. Default: ``"op"`` when
+            every decision has the same choices (NB201), else ``"edge"`` (an op estimate
+            would merge unrelated values, e.g. depth 1 and width 1.0).
         param_free: ``"zero"`` (as coded) or ``"mean"``, see the module docstring.
         reweight: make :meth:`loss_weights` return importance weights instead of ones.
         n_examples: training-set size, if known (the score table grows as needed anyway).
@@ -85,7 +88,7 @@ class PADASampler(Sampler):
     def __init__(self, space: SearchSpace, seed: int = 0, *, path: bool = True,
                  data: bool = True, tau: float = 1.0, tau_data: float | None = None,
                  tau_schedule: str = "linear", epochs: int | None = None,
-                 path_granularity: str = "op", param_free: str = "zero", reweight: bool = False,
+                 path_granularity: str | None = None, param_free: str = "zero", reweight: bool = False,
                  n_examples: int | None = None) -> None:
         super().__init__(space, seed)
         for name, flag in (("path", path), ("data", data), ("reweight", reweight)):
@@ -93,7 +96,7 @@ class PADASampler(Sampler):
         self.tau = _check_fraction("tau", tau)
         self.tau_data = self.tau if tau_data is None else _check_fraction("tau_data", tau_data)
         self.tau_schedule = _check_choice("tau_schedule", tau_schedule, SCHEDULES)
-        self.path_granularity = _check_choice("path_granularity", path_granularity, GRANULARITIES)
+        self.path_granularity = _granularity(space, path_granularity)
         self.param_free = _check_choice("param_free", param_free, PARAM_FREE)
         self.epochs = _check_positive("epochs", epochs)
         self.path, self.data, self.reweight = path, data, reweight
@@ -196,6 +199,11 @@ class PADASampler(Sampler):
         groups, divisors = self._choice_groups(feedback.supernet, feedback.arch)
         if not groups and not self._warned_no_modules:
             self._warned_no_modules = True
+            if not (self.data and self.tau_data > 0) and not has_choice_modules(feedback.supernet):
+                raise ConfigError(f"PA&DA with path importance only (sampler.options.data=false) "
+                                  f"would be uniform sampling: {type(feedback.supernet).__name__}"
+                                  ".choice_modules() names no modules for any choice; implement it,"
+                                  " or use sampler.name=\"uniform\"")
             warnings.warn(f"PA&DA path importance is inactive: {type(feedback.supernet).__name__}"
                           ".choice_modules() names no modules, so paths stay uniform; implement "
                           "it in the supernet or set sampler.options.path=false", stacklevel=2)
@@ -371,6 +379,19 @@ def _grad_norm(modules: Iterable[nn.Module]) -> torch.Tensor | None:
     return torch.stack(norms).sum() if norms else None
 
 
+def _granularity(space: SearchSpace, value: str | None) -> str:
+    """``op`` only where every decision offers the same choices; ``None`` picks for the space."""
+    shared = len({tuple(map(repr, d.values)) for d in space.decisions.values()}) == 1
+    if value is None:
+        return "op" if shared else "edge"
+    value = _check_choice("path_granularity", value, GRANULARITIES)
+    if value == "op" and not shared:
+        raise ConfigError("sampler.options.path_granularity=\"op\" pools one estimate per choice "
+                          "value over all decisions, but this space's decisions have different "
+                          "choices (values of unrelated decisions would merge); use \"edge\"")
+    return value
+
+
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"sampler.options.{name} must be true or false, got {value!r}")
@@ -398,6 +419,14 @@ def _check_positive(name: str, value: Any) -> int | None:
     return value
 
 
+def _decision_groups(path: Mapping[str, Mapping[str, float]]) -> list[list[str]]:
+    """Decisions grouped by their choice set, so only like choices are averaged together."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for label, probs in path.items():
+        groups.setdefault(tuple(probs), []).append(label)
+    return list(groups.values())
+
+
 def plot_distributions(log: list[dict[str, Any]], path: Path) -> None:
     """Path probabilities (mean over decisions) and data-distribution spread per epoch."""
     import matplotlib
@@ -407,9 +436,12 @@ def plot_distributions(log: list[dict[str, Any]], path: Path) -> None:
 
     epochs = [r["epoch"] for r in log]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for choice in log[0]["path"][next(iter(log[0]["path"]))]:
-        left.plot(epochs, [statistics.mean(p[choice] for p in r["path"].values()) for r in log],
-                  marker="o", label=choice)
+    groups = _decision_groups(log[0]["path"])
+    for labels in groups:
+        for choice in log[0]["path"][labels[0]]:
+            name = choice if len(groups) == 1 else f"{labels[0]}{'..' * (len(labels) > 1)}={choice}"
+            left.plot(epochs, [statistics.mean(r["path"][d][choice] for d in labels)
+                               for r in log], marker="o", label=name)
     left.set(xlabel="epoch", ylabel="probability (mean over decisions)", title="paths")
     left.legend(fontsize=7)
     for key in ("ess_fraction", "entropy_ratio"):

@@ -38,3 +38,11 @@ class Supernet(nn.Module, ABC):
         Samplers that learn from per-choice gradients (PA&DA) read gradients here.
         """
         return {}
+
+
+def has_choice_modules(supernet: Supernet) -> bool:
+    """Whether ``choice_modules`` names a module for some choice of some decision."""
+    space = supernet.space
+    base = {label: d.values[0] for label, d in space.decisions.items()}
+    return any(supernet.choice_modules({**base, label: v})
+               for label, d in space.decisions.items() for v in d.values)

@@ -32,7 +32,7 @@ from torch import nn
 
 from ..errors import SpaceError
 from .base import Supernet
-from .sharing import SHARING, ChoiceFactory
+from .sharing import SHARING, ChoiceFactory, check_choice_names
 
 __all__ = ["EntangledBatchNorm2d", "EntangledConv2d", "EntangledEdge", "EntangledLinear",
            "MixtureSupernet", "SlicedChoice", "choice_module", "depth_mixture", "elastic_depth",
@@ -319,6 +319,7 @@ class EntangledEdge(nn.Module):
 
     def __init__(self, choices: Mapping[str, ChoiceFactory]) -> None:
         super().__init__()
+        check_choice_names(choices)
         groups: dict[str, list[str]] = {}
         for name, make in choices.items():
             if isinstance(make, SlicedChoice):
@@ -382,6 +383,20 @@ class EntangledEdge(nn.Module):
 @SHARING.register("entangled")
 def entangled(choices: Mapping[str, ChoiceFactory]) -> nn.Module:
     return EntangledEdge(choices)
+
+
+def check_entangled(supernet: nn.Module, space: str) -> None:
+    """Refuse an "entangled" supernet in which no weight is a slice of another.
+
+    It would silently be weight sharing under another name (same parameters, same runs).
+    """
+    if not any(isinstance(m, (EntangledConv2d, EntangledLinear)) for m in supernet.modules()):
+        raise SpaceError(f"supernet.sharing=\"entangled\" on space {space!r} has nothing to "
+                         "slice: none of its choices is a SlicedChoice or an entangled conv/linear "
+                         "(kernels or widths as choices); use supernet.sharing=\"weight_sharing\"")
+
+
+entangled.check = check_entangled  # type: ignore[attr-defined]  # run by SpaceFamily.build_supernet
 
 
 # -- helpers over both mechanisms -------------------------------------------------------------

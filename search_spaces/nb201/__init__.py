@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from nasengine.benchmark import GroundTruth, NB201Table, accuracy_column
+from nasengine.config import EvalConfig
 from nasengine.space import Sample, SearchSpace
 from nasengine.spaces import SPACES, SpaceFamily
 
@@ -37,6 +39,13 @@ class NB201Family(SpaceFamily):
 
     def input_shape(self, **config: Any) -> tuple[int, ...]:
         return (1, 3, 32, 32)
+
+    def ground_truth(self, evaluate: EvalConfig) -> GroundTruth:
+        """The NB201 table (``evaluate.oracle``, default ``$NASENGINE_DATA/nb201``) at 200 epochs."""
+        table = NB201Table.from_path(evaluate.oracle)
+        metric = accuracy_column(evaluate.oracle_dataset, evaluate.oracle_split, 200)
+        return GroundTruth(table, metric, f"{evaluate.oracle_dataset}/{evaluate.oracle_split}",
+                           params="params_M_cifar10")
 
 
 SPACES.register("nb201")(NB201Family)

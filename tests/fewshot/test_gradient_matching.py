@@ -61,3 +61,14 @@ def test_gm_options_are_checked():
         GradientMatchingSplit(average="median")
     with pytest.raises(ConfigError, match="non-empty list"):
         GradientMatchingSplit(params="network.*")
+
+
+def test_gm_on_a_supernet_without_choice_modules_is_refused_before_training():
+    from nasengine.config import FewShotConfig
+    from nasengine.fewshot import FewShotSupernet
+    from nasengine.spaces import get_family
+
+    macro = get_family("macro").build_supernet("entangled", channels=2)  # names no modules
+    with pytest.raises(ConfigError, match="choice_modules\\(\\) names none.*exhaustive"):
+        FewShotSupernet.from_config(macro, FewShotConfig(strategy="gm"), epochs=3)
+    assert FewShotSupernet.from_config(macro, FewShotConfig(strategy="exhaustive"), epochs=3)

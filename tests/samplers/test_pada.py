@@ -275,3 +275,27 @@ def test_interrupted_training_resumes_the_same_streams(cifar10_path, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert resumed.sampler.distribution_log() == full.sampler.distribution_log()
     assert full.sampler.distribution_log()[2]["tau_path"] == pytest.approx(1 / 3)
+
+
+def test_op_granularity_is_refused_where_decisions_have_different_choices():
+    mixed = SearchSpace([Categorical("depth", (1, 2)), Categorical("width", (0.5, 1.0))])
+    assert SAMPLERS.create("pada", space=mixed).path_granularity == "edge"
+    assert SAMPLERS.create("pada", space=SPACE).path_granularity == "op"
+    with pytest.raises(ConfigError, match="use \"edge\""):
+        SAMPLERS.create("pada", space=mixed, path_granularity="op")
+
+
+def test_path_only_pada_on_a_supernet_without_choice_modules_is_refused():
+    class NoModules(FakeSupernet):
+        def choice_modules(self, arch):
+            return {}
+
+    net, arch = NoModules(), {"e0": "conv_a", "e1": "skip"}
+    sampler = SAMPLERS.create("pada", space=SPACE, data=False, tau_schedule="constant")
+    sampler.on_epoch_start(0)
+    with pytest.raises(ConfigError, match="would be uniform sampling.*sampler.name=\"uniform\""):
+        sampler.observe(feedback(net, arch))
+    with_data = SAMPLERS.create("pada", space=SPACE, tau_schedule="constant")
+    with_data.on_epoch_start(0)
+    with pytest.warns(UserWarning, match="path importance is inactive"):
+        with_data.observe(feedback(net, arch, indices=torch.tensor([0])))

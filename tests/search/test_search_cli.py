@@ -46,16 +46,29 @@ def test_bad_option_exits_2_with_the_fix(trained, capsys):
 
 
 def test_parameter_limit_keeps_every_trial_under_it(trained, nb201_table_path, capsys):
+    """The limit is measured on the run's own network (C=4, N=1), not the family default."""
     from nasengine.spaces import get_family
 
-    assert search(trained, "--optimizer", "evolution", "--max-params", "0.3") == 0
+    assert search(trained, "--optimizer", "evolution", "--max-params", "0.009") == 0
     report = json.loads((trained / "search.json").read_text())
     family = get_family("nb201")
     space = family.space()
-    assert report["search"]["limits"] == {"params": 300000.0}
-    assert all(family.complexity(space.parse(t["arch"]))["params"] <= 3e5
+    assert report["search"]["limits"] == {"params": 9000.0}
+    assert all(family.complexity(space.parse(t["arch"]), channels=4, cells=1)["params"] <= 9e3
                for t in report["trials_log"])
     assert report["rejected"] > 0 and "broke the complexity limit" in capsys.readouterr().out
+
+
+def test_complexity_is_measured_once_per_arch():
+    from nasengine.api import cached_complexity, complexity_limit
+    from nasengine.spaces import get_family
+
+    family, calls = get_family("nb201"), []
+    measure = family.complexity
+    family.complexity = lambda arch, **config: calls.append(config) or measure(arch, **config)
+    limit = complexity_limit(cached_complexity(family, channels=4, cells=1), {"params": 9e3})
+    arch = family.space().decode(5)
+    assert limit(arch) == limit(arch) and calls == [{"channels": 4, "cells": 1}]
 
 
 def test_unknown_or_negative_limits_are_refused(trained):

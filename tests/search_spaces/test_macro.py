@@ -161,3 +161,17 @@ def test_macro_trains_through_the_pipeline(cifar10_path, tmp_path, sampler):
     else:
         history = trainer.fit()
     assert history[-1]["step"] == 2 and history[-1]["loss"] > 0
+
+
+def test_pada_runs_end_to_end_on_macro_and_plots_its_distributions(cifar10_path, tmp_path):
+    """Decisions with different choice sets (depth, kernel, expand) are plotted apart."""
+    from nasengine import api
+    from nasengine.config import load_config
+
+    config = load_config("smoke", ['supernet.space="macro"', "supernet.channels=2",
+                                   "data.train_limit=128", "train.batch_size=64",
+                                   "train.epochs=2", 'sampler.name="pada"'])
+    with pytest.warns(UserWarning, match="path importance is inactive"):
+        pipe = api.train(config, tmp_path, progress=False)
+    assert pipe.sampler.path_granularity == "edge"
+    assert (tmp_path / "sampling.png").stat().st_size > 0

@@ -182,3 +182,18 @@ def test_box_average_equals_avg_pool_values_and_gradients(kernel, stride, paddin
     ref.backward(grad)
     out.backward(grad)
     torch.testing.assert_close(x.grad, x_ref.grad)
+
+
+def test_nni_round_trip_keeps_the_nb201_arch_format():
+    from search_spaces.nb201 import NB201Space
+
+    space = NB201Space()
+    back = NB201Space.from_nni(space.to_nni())
+    arch = space.decode(9504)
+    assert isinstance(back, NB201Space) and back.format(arch) == space.format(arch)
+    assert back.format(arch).startswith("|nor_conv_3x3~0|")
+    from nasengine.errors import SpaceError
+    from nasengine.space import Categorical, SearchSpace
+
+    with pytest.raises(SpaceError, match="does not have the decisions of NB201Space"):
+        NB201Space.from_nni(SearchSpace([Categorical("x", (1, 2))]).to_nni())

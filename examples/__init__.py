@@ -1,0 +1,1 @@
+"""Worked examples: custom search spaces plugged into nasengine with no engine edits."""
