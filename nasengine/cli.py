@@ -70,7 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     proxies = sub.add_parser("proxies", help="training-free proxies of many archs (cached, "
                              "resumable): --out/proxies.csv")
     _run_args(proxies)
-    proxies.add_argument("--space", default=None, help="search space [the config's]")
     proxies.add_argument("--archs", default="all",
                          help="'all' (seeded order) or a number of seeded archs [all]")
     proxies.add_argument("--proxies", dest="names", default="",
