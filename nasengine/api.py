@@ -248,6 +248,20 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
                          seconds=sum(t["seconds"] for t in result.trials))
 
 
+def generate(config: RunConfig | str, out: str | Path, limits: dict[str, float],
+             refine: int = 0, seed: int = 0, progress: bool = True,
+             pipe: Pipeline | None = None) -> dict[str, Any]:
+    """The arch the trained ShiftNAS generator in ``out`` proposes for ``limits``
+    (e.g. ``{"params": 1e6}``, the units of :func:`search`), with its supernet score and
+    complexity; ``refine`` > 0 adds a constrained search of that many trials (see
+    :mod:`nasengine.generate`). Writes ``out/generate.json``."""
+    from .generate import generate as propose_for_budget
+
+    pipe = pipe or build(config, progress)
+    state = _load_trained(pipe, Path(out))
+    return propose_for_budget(pipe, Path(out), state, limits, refine, seed, progress)
+
+
 def complexity_limit(family: SpaceFamily, limits: dict[str, float]) -> Any:
     """arch -> None within ``limits`` of the stand-alone network, else what it exceeds."""
     bad = {k: v for k, v in limits.items() if not v > 0}

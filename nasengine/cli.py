@@ -44,10 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
     search.add_argument("--option", dest="options", action="append", default=[],
                         metavar="KEY=VALUE", help="optimiser option, e.g. population=30")
-    search.add_argument("--max-params", type=float, default=None, metavar="M",
-                        help="only archs whose stand-alone network has <= M million params")
-    search.add_argument("--max-flops", type=float, default=None, metavar="M",
-                        help="only archs whose stand-alone network has <= M million FLOPs")
+    _limit_args(search)
+    generate = sub.add_parser("generate", help="the arch a ShiftNAS run's generator proposes "
+                              "for a complexity budget, scored by its supernet")
+    _run_args(generate)
+    _limit_args(generate)
+    generate.add_argument("--refine", type=int, default=0, metavar="N",
+                          help="then search N trials under the same budget (evolution) [0]")
+    generate.add_argument("--search-seed", type=int, default=0, help="the search's seed [0]")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -59,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("source", help="NATS-tss-v1_0-3ffb9-simple folder or NB201 .pth file")
     conv.add_argument("output", help="output .csv.gz")
     return parser
+
+
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-params", type=float, default=None, metavar="M",
+                   help="only archs whose stand-alone network has <= M million params")
+    p.add_argument("--max-flops", type=float, default=None, metavar="M",
+                   help="only archs whose stand-alone network has <= M million FLOPs")
+
+
+def _limits(args: argparse.Namespace) -> dict[str, float]:
+    return {k: 1e6 * v for k, v in (("params", args.max_params), ("flops", args.max_flops))
+            if v is not None}
 
 
 def _config(args: argparse.Namespace):
@@ -101,6 +117,17 @@ def _print_search(report: dict, out: Path) -> None:
     print(f"report: {out / 'search.json'}  study: {out / 'search.db'}")
 
 
+def _print_generate(report: dict, out: Path) -> None:
+    for key in ("generated", "refined"):
+        if key in report:
+            e = report[key]
+            truth = f", true accuracy {e['true_acc']:.2f}%" if "true_acc" in e else ""
+            print(f"{key}: {e['arch']}  supernet {e['score']:.2f}%  params {e['params'] / 1e6:.3f}M"
+                  f"  FLOPs {e['flops'] / 1e6:.2f}M{truth}")
+    print(f"best: {report['best']['arch']}  ({report['candidates']} generated candidates fit "
+          f"the budget)\nreport: {out / 'generate.json'}")
+
+
 def _options(pairs: Sequence[str]) -> dict:
     options = {}
     for pair in pairs:
@@ -129,10 +156,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         api.train(config, out, resume=args.resume, progress=progress)
         print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
-        limits = {k: 1e6 * v for k, v in (("params", args.max_params),
-                                          ("flops", args.max_flops)) if v is not None}
         _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
-                                 _options(args.options), progress=progress, limits=limits), out)
+                                 _options(args.options), progress=progress,
+                                 limits=_limits(args)), out)
+    elif args.command == "generate":
+        _print_generate(api.generate(config, out, _limits(args), args.refine, args.search_seed,
+                                     progress=progress), out)
     elif args.command == "rank":
         _print_ranking(api.rank(config, out, progress=progress), out)
     else:

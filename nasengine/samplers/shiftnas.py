@@ -322,30 +322,35 @@ class ShiftNASSampler(Sampler):
         return {"loss": loss.item(), "cross_entropy": ce.item(), "penalty": penalty.item()}
 
     # -- budget queries --------------------------------------------------------------------------
-    def propose(self, fits: Callable[[Sample], bool], per_target: int = 6, targets: int = 12
-                ) -> list[Sample]:
-        """Generator archs that ``fits`` accepts, from the largest target that yields any.
+    def propose(self, fits: Callable[[Sample], bool], per_target: int = 6, targets: int = 24,
+                keep: int = 3) -> list[Sample]:
+        """Generator archs that ``fits`` accepts, for the largest targets that yield any.
 
-        Targets step down from the largest sampled complexity; at each, the noise-free arch
-        and ``per_target - 1`` noisy ones are tried. Archs from the first target with a fit
-        and the next two lower ones are returned, plus the model's smallest arch if it fits.
+        Targets step down (log-evenly) from the largest sampled complexity. At each, the
+        noise-free arch is tried; from the first target where it fits on, ``per_target - 1``
+        noisy ones too, for ``keep`` targets. The model's smallest arch joins if it fits.
         """
         regions, found, hits = self._regions(), [], 0
         lo, hi = math.log(regions.low), math.log(regions.high)
         for i in range(targets):
-            target = math.exp(hi - (hi - lo) * i / max(targets - 1, 1))
-            batch = [self.generate(target, noise=j > 0) for j in range(per_target)]
-            fitting = [a for a in batch if fits(a)]
-            if fitting or hits:
-                found += fitting
-                hits += 1
-            if hits >= 3:
+            target = math.exp(hi - (hi - lo) * i / (targets - 1))
+            first = self.generate(target, noise=False)
+            if not (hits or fits(first)):
+                continue
+            batch = [first] + [self.generate(target) for _ in range(per_target - 1)]
+            found += [a for a in batch if fits(a)]
+            hits += 1
+            if hits >= keep:
                 break
-        smallest = self.model.smallest()
-        if fits(smallest):
-            found.append(smallest)
+        if fits(self.smallest()):
+            found.append(self.smallest())
         unique = {self.space.encode(a): a for a in found}
         return list(unique.values())
+
+    def smallest(self) -> Sample:
+        """The smallest arch by the complexity model (exactly the smallest when additive)."""
+        self._regions()
+        return self.model.smallest()
 
     # -- logging and state ---------------------------------------------------------------------
     def _record(self, epoch: int, variation: list[float], shifted: bool,
