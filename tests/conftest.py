@@ -26,3 +26,20 @@ def cifar10_path() -> Path:
     if not path.is_file():
         pytest.skip(f"CIFAR-10 not found at {path} (set NASENGINE_DATA)")
     return path
+
+
+@pytest.fixture
+def train_twice(tmp_path):
+    """Train a config uninterrupted and interrupted after ``stop_after`` epochs + resumed in a
+    fresh pipeline (as a new process would); returns both pipelines for exact comparison."""
+    from nasengine import api
+
+    def run(config, stop_after: int = 1):
+        full = api.build(config, progress=False)
+        full.trainer(tmp_path / "full").fit()
+        api.build(config, progress=False).trainer(tmp_path / "cut").fit(stop_after=stop_after)
+        resumed = api.build(config, progress=False)
+        resumed.trainer(tmp_path / "cut").fit(resume=True)
+        return full, resumed
+
+    return run

@@ -169,14 +169,9 @@ TINY = ["supernet.channels=4", "data.train_limit=384", "data.valid_images=128",
         "sampler.options.shift_start=0", "sampler.options.generator_share=0.7"]
 
 
-def test_resume_is_bit_exact_for_supernet_generator_and_sampler(cifar10_path, tmp_path):
-    config = load_config("smoke", TINY)
-    full = api.build(config, progress=False)
-    full.trainer(tmp_path / "full").fit()
-    api.build(config, progress=False).trainer(tmp_path / "cut").fit(stop_after=1)
-    resumed = api.build(config, progress=False)
-    resumed.trainer(tmp_path / "cut").fit(resume=True)
-
+def test_resume_is_bit_exact_for_supernet_generator_and_sampler(cifar10_path, tmp_path,
+                                                                  train_twice):
+    full, resumed = train_twice(load_config("smoke", TINY))
     a, b = full.supernet.state_dict(), resumed.supernet.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     sa, sb = full.sampler.state_dict(), resumed.sampler.state_dict()
