@@ -27,7 +27,6 @@ Smoke (< 2 min, no meaning beyond "it runs"):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 from pathlib import Path
@@ -35,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from _queue import run_cells
-from _table import add_study_arguments, apply_smoke_and_out, ranking_row, run_overrides, write_results
+from _queue import cell_dir, run_cells
+from _table import (add_study_arguments, apply_smoke_and_out, ranking_row, run_overrides,
+                    write_results)
 from nasengine import api
 from nasengine.benchmark import NB201Table
 from nasengine.config import load_config
@@ -95,6 +95,14 @@ def tercile_taus(out: Path, terciles: list[float]) -> dict[str, Any]:
     return result
 
 
+def timing(out: Path) -> dict[str, float]:
+    """Median seconds per epoch: training steps, and the sampler's learning phase after it."""
+    history = read_metrics(out)
+    return {"epoch_seconds": statistics.median(r["seconds"] for r in history),
+            "learning_seconds": statistics.median(r.get("sampler", {}).get("learning_seconds", 0.0)
+                                                  for r in history)}
+
+
 def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
     """Fraction of steps per ShiftNAS region (uniform: its stream replayed and binned)."""
     probe = ShiftNASSampler(pipe.space, seed=pipe.config.seed)
@@ -132,14 +140,14 @@ def run_one(args: argparse.Namespace, facts: dict[str, Any], variant: str, seed:
             out: Path) -> dict[str, Any]:
     config = variant_config(args, variant, seed)
     pipe = api.train(config, out, resume=True, progress=False)
-    row = ranking_row(config, out, pipe)
+    row = {**ranking_row(config, out, pipe), **timing(out)}
     row.update(tercile_taus(out, facts["terciles"]))
     row.update(region_steps(pipe, out))
     row.update(budget_queries(config, out, pipe, facts["budgets"], args.trials))
     return row
 
 
-# -- macro: generator calibration -------------------------------------------------------------------
+# -- macro: generator calibration ------------------------------------------------------------
 def macro_calibration(args: argparse.Namespace) -> dict[str, Any]:
     """|c(arch)/target - 1| of generated archs over targets spanning the sampled range."""
     out = args.out / "macro"
@@ -165,7 +173,7 @@ def macro_calibration(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-# -- tables -------------------------------------------------------------------------------------------
+# -- tables -------------------------------------------------------------------------------------
 def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[str],
              macro: dict[str, Any] | None, title: str) -> str:
     lines = [f"# {title}", "", "## Ranking (Kendall tau), overall and within params terciles", "",
@@ -174,9 +182,13 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[s
     mine = {v: [r for r in rows if r["variant"] == v] for v in variants}
     for v, rs in mine.items():
         if rs:
-            keys = ["kendall_tau", "params_kendall_tau"] + [k for i in range(3)
-                                                            for k in (f"tau_t{i}", f"params_tau_t{i}")]
+            keys = ["kendall_tau", "params_kendall_tau"] + [
+                k for i in range(3) for k in (f"tau_t{i}", f"params_tau_t{i}")]
             lines.append(f"| {v} | {len(rs)} | " + " | ".join(_mean(rs, k) for k in keys) + " |")
+    lines += ["", "Seconds per epoch (median): " + ", ".join(
+        f"{v} {_mean(rs, 'epoch_seconds', '.1f')} training + "
+        f"{_mean(rs, 'learning_seconds', '.1f')} sampler "
+        "learning" for v, rs in mine.items() if rs) + "."]
     lines += ["", "## Fraction of training steps per complexity region (params at run width, "
               "low to high)", "", "| variant | region shares of the space | steps per region |",
               "| --- | --- | --- |"]
@@ -198,7 +210,8 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[s
         lines.append("| " + " | ".join(cells) + " |")
     if macro:
         lines += ["", "## Macro space: generator calibration (|params / requested - 1|)", "",
-                  "| decoding | mean error | median error | within 10% |", "| --- | --- | --- | --- |"]
+                  "| decoding | mean error | median error | within 10% |",
+                  "| --- | --- | --- | --- |"]
         for name in ("masked", "unmasked"):
             m = macro[name]
             lines.append(f"| {name} | {m['mean_error']:.3f} | {m['median_error']:.3f} | "
@@ -206,12 +219,12 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[s
     return "\n".join(lines) + "\n"
 
 
-def _mean(rows: list[dict[str, Any]], key: str) -> str:
+def _mean(rows: list[dict[str, Any]], key: str, form: str = "+.3f") -> str:
     values = [r[key] for r in rows if r.get(key) is not None and not math.isnan(r[key])]
     if not values:
         return "-"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):+.3f} ± {std:.3f}"
+    return f"{statistics.mean(values):{form}} ± {std:.2g}"
 
 
 def _list(values: list[float]) -> str:
@@ -249,6 +262,8 @@ def main() -> None:
 
     cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
     rows = run_cells("shiftnas", cells, args.out, run, args.summary_only)
+    for row in rows:  # rows written before timing was tabulated
+        row.update(timing(cell_dir(args.out, row["variant"], row["seed"])))
     macro = macro_calibration(args) if args.macro else None
     title = f"ShiftNAS vs uniform, preset {args.preset}, seeds {args.seeds}"
     table = markdown(rows, facts, args.variants, macro, title)

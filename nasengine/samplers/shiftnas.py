@@ -48,6 +48,7 @@ import copy
 import math
 import random
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -246,6 +247,7 @@ class ShiftNASSampler(Sampler):
             self._epoch_stats["losses"][self.region_of(feedback.arch)].append(feedback.loss)
 
     def on_epoch_end(self, epoch: int) -> None:
+        start = time.perf_counter()
         variation = self.variation()
         self.smoothed = variation if self.smoothed is None else [
             self.smoothing * old + (1 - self.smoothing) * new if math.isfinite(new) else old
@@ -254,7 +256,8 @@ class ShiftNASSampler(Sampler):
         if shifted:
             self.shift(self.smoothed)
         generator = self.train_generator() if self.generator_steps else None
-        self._log.append(self._record(epoch, variation, shifted, generator))
+        self._log.append({**self._record(epoch, variation, shifted, generator),
+                          "learning_seconds": time.perf_counter() - start})
         self._epoch_stats = self._fresh_stats()
 
     def variation(self) -> list[float]:
@@ -439,17 +442,19 @@ def plot_regions(log: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in log]
-    panels = (("probs", "sampling probability"), ("steps_fraction", "fraction of steps"),
+    panels = (("probs", "probability after the epoch's shift"),
+              ("steps_fraction", "fraction of the epoch's steps"),
               ("variation", "loss spread (variation)"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     for axis, (key, title) in zip(axes, panels):
-        for b in range(len(log[0]["probs"])):
-            axis.plot(epochs, [r[key][b] if r[key] and r[key][b] is not None else math.nan
-                               for r in log], marker="o", label=f"region {b}")
+        for b, prior in enumerate(log[0]["prior"]):
+            line, = axis.plot(epochs, [r[key][b] if r[key] and r[key][b] is not None
+                                       else math.nan for r in log], marker="o", label=f"region {b}")
+            if key != "variation":  # dotted: what uniform sampling gives the region
+                axis.axhline(prior, color=line.get_color(), linestyle=":", linewidth=1)
         axis.set(xlabel="epoch", title=title)
         axis.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].plot(epochs, [log[0]["prior"][0]] * len(epochs), "k:", label="uniform share")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=7, title="dotted: uniform's share", title_fontsize=7)
     fig.suptitle(f"ShiftNAS regions by {log[0]['metric']} (low -> high)", fontsize=9)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))

@@ -1,6 +1,6 @@
 """ShiftNAS: region shift toward high performance variation, and the architecture generator."""
 import math
-import random
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -52,6 +52,22 @@ def test_shift_moves_probability_toward_the_region_with_larger_variation():
     for step in range(600):
         steps[sampler.region_of(sampler.sample(step))] += 1
     assert steps[top] / 600 == pytest.approx(shifted[top], abs=0.07)
+
+
+def test_training_loss_estimator_shifts_toward_the_region_whose_losses_spread_more():
+    sampler = ShiftNASSampler(TOY, seed=0, regions=3, estimator="train", generator_steps=0,
+                              shift_start=0)
+    sampler.bind(toy_context())
+    top = sampler.region_of({f"d{i}": 2 for i in range(4)})
+    prior = sampler.probabilities()
+    for epoch in range(3):
+        for step in range(60):
+            arch = sampler.sample(step)
+            _, loss = sampler.context.score(arch, None)
+            sampler.observe(SimpleNamespace(arch=arch, loss=loss))
+        sampler.on_epoch_end(epoch)
+    assert sampler.probabilities()[top] > prior[top] + 0.1
+    assert sum(sampler.epoch_log()["steps"]) == 60
 
 
 def test_floor_keeps_every_region_sampled():
