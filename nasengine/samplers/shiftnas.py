@@ -101,7 +101,7 @@ class ShiftNASSampler(Sampler):
         self.temperature = _number("temperature", temperature, 0.0, open_low=True)
         self.tolerance = _number("tolerance", tolerance, 0.0)
         self.bin_sample = _integer("bin_sample", bin_sample, 2 * regions)
-        with torch.random.fork_rng():  # the run's global RNG stream stays untouched
+        with torch.random.fork_rng(devices=[]):  # the run's global CPU RNG stays untouched
             torch.manual_seed(seed)
             self.generator = ArchGenerator([len(d.values) for d in space.decisions.values()],
                                            _integer("noise_dim", noise_dim, 1),

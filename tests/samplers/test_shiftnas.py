@@ -219,3 +219,10 @@ def test_without_validation_images_the_error_says_how(cifar10_path, tmp_path):
     config = load_config("smoke", [t for t in TINY if "valid_images" not in t])
     with pytest.raises(ConfigError, match="data.valid_images"):
         api.train(config, tmp_path, progress=False)
+
+
+def test_building_the_sampler_leaves_the_global_rng_alone():
+    """The generator's init must not shift the run's torch stream (the supernet's init)."""
+    before = torch.get_rng_state()
+    ShiftNASSampler(TOY, seed=3)
+    assert torch.equal(before, torch.get_rng_state())
