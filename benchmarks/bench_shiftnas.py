@@ -27,6 +27,7 @@ Smoke (< 2 min, no meaning beyond "it runs"):
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 from pathlib import Path
@@ -39,6 +40,7 @@ from _table import (add_study_arguments, apply_smoke_and_out, ranking_row, run_o
                     write_results)
 from nasengine import api
 from nasengine.benchmark import NB201Table
+from nasengine.checkpoint import atomic_write_json
 from nasengine.config import load_config
 from nasengine.metrics import kendall_tau
 from nasengine.samplers import ShiftNASSampler, UniformSampler
@@ -48,8 +50,8 @@ VARIANTS: dict[str, list[str]] = {"uniform": ["sampler.name=uniform"],
                                   "shiftnas": ["sampler.name=shiftnas"],
                                   "PA&DA": ["sampler.name=pada"]}
 PERCENTILES = (25, 50, 75)
-MACRO = ["supernet.space=macro", "supernet.sharing=entangled", "supernet.channels=8",
-         "data.train_limit=3072", "data.valid_images=512", "train.epochs=4",
+MACRO = ["supernet.space=macro", "supernet.sharing=entangled", "supernet.channels=4",
+         "data.train_limit=1536", "data.valid_images=256", "train.epochs=3",
          "sampler.name=shiftnas"]
 
 
@@ -122,18 +124,32 @@ def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
 
 def budget_queries(config: Any, out: Path, pipe: api.Pipeline, budgets: list[dict[str, Any]],
                    trials: int) -> dict[str, Any]:
-    """True accuracy of the constrained search's and (ShiftNAS) the generator's pick."""
+    """True accuracy of (ShiftNAS) the generator's and the constrained search's picks.
+
+    Each answer is cached in ``out/budget_<kind>_b<i>.json``: generation first (seconds),
+    then the searches (minutes each); ``--trials 0`` skips the searches.
+    """
     result: dict[str, Any] = {}
     for i, budget in enumerate(budgets):
         limits = {"params": budget["params_M"] * 1e6}
-        found = api.search(config, out, "evolution", trials, seed=100 * i + config.seed,
-                           progress=False, pipe=pipe, limits=limits)["best"]
-        result[f"search_b{i}"] = found["true_acc"]
         if config.sampler.name == "shiftnas":
-            generated = api.generate(config, out, limits, progress=False, pipe=pipe)
-            result[f"generator_b{i}"] = generated["generated"]["true_acc"]
-            result[f"generator_arch_b{i}"] = generated["generated"]["arch"]
+            generated = _cached(out / f"budget_generator_b{i}.json", lambda: api.generate(
+                config, out, limits, progress=False, pipe=pipe)["generated"])
+            result[f"generator_b{i}"] = generated["true_acc"]
+            result[f"generator_arch_b{i}"] = generated["arch"]
+    for i, budget in enumerate(budgets if trials else []):
+        limits = {"params": budget["params_M"] * 1e6}
+        found = _cached(out / f"budget_search{trials}_b{i}.json", lambda: api.search(
+            config, out, "evolution", trials, seed=100 * i + config.seed, progress=False,
+            pipe=pipe, limits=limits)["best"])
+        result[f"search_b{i}"] = found["true_acc"]
     return result
+
+
+def _cached(path: Path, compute: Any) -> dict[str, Any]:
+    if not path.exists():
+        atomic_write_json(path, compute())
+    return json.loads(path.read_text())
 
 
 def run_one(args: argparse.Namespace, facts: dict[str, Any], variant: str, seed: int,
@@ -151,8 +167,7 @@ def run_one(args: argparse.Namespace, facts: dict[str, Any], variant: str, seed:
 def macro_calibration(args: argparse.Namespace) -> dict[str, Any]:
     """|c(arch)/target - 1| of generated archs over targets spanning the sampled range."""
     out = args.out / "macro"
-    overrides = MACRO + (["data.train_limit=768", "data.valid_images=256", "train.epochs=2"]
-                         if args.smoke else [])
+    overrides = MACRO + (["data.train_limit=768", "train.epochs=1"] if args.smoke else [])
     config = load_config("smoke", run_overrides(args) + overrides)  # the macro sizes win
     pipe = api.train(config, out, resume=True, progress=False)
     sampler = pipe.sampler
@@ -204,7 +219,8 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[s
     for i, b in enumerate(facts["budgets"]):
         cells = [f"p{b['percentile']} / {b['params_M']:.3f}", f"{b['best']:.2f}",
                  _regret(b["best"], [b["random"]]), _regret(b["best"], [b["largest"]])]
-        cells += [_regret(b["best"], [r[f"search_b{i}"] for r in rs]) for rs in mine.values() if rs]
+        cells += [_regret(b["best"], [r[f"search_b{i}"] for r in rs if f"search_b{i}" in r])
+                  for rs in mine.values() if rs]
         cells.append(_regret(b["best"], [r[f"generator_b{i}"] for rs in mine.values()
                                          for r in rs if f"generator_b{i}" in r]))
         lines.append("| " + " | ".join(cells) + " |")
@@ -242,7 +258,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_study_arguments(parser, list(VARIANTS), "runs/shiftnas")
     parser.set_defaults(variants=["uniform", "shiftnas"])
-    parser.add_argument("--trials", type=int, default=100, help="constrained search trials")
+    parser.add_argument("--trials", type=int, default=100,
+                        help="constrained search trials per budget (0: no search)")
     parser.add_argument("--macro", action="store_true", help="also the macro calibration")
     parser.add_argument("--valid-images", type=int, default=5000,
                         help="training images held out for ShiftNAS's scoring, in every variant")
