@@ -100,9 +100,10 @@ def tercile_taus(out: Path, terciles: list[float]) -> dict[str, Any]:
 def timing(out: Path) -> dict[str, float]:
     """Median seconds per epoch: training steps, and the sampler's learning phase after it."""
     history = read_metrics(out)
+    learning = [r["sampler"]["learning_seconds"] for r in history
+                if "learning_seconds" in r.get("sampler", {})]  # logged since it was added
     return {"epoch_seconds": statistics.median(r["seconds"] for r in history),
-            "learning_seconds": statistics.median(r.get("sampler", {}).get("learning_seconds", 0.0)
-                                                  for r in history)}
+            "learning_seconds": statistics.median(learning) if learning else None}
 
 
 def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
