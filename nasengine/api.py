@@ -436,6 +436,20 @@ def _shared(score: Callable[[Sample], float], canonical: Callable[[Sample], Any]
     return shared
 
 
+def generate(config: RunConfig | str, out: str | Path, limits: dict[str, float],
+             refine: int = 0, seed: int = 0, progress: bool = True,
+             pipe: Pipeline | None = None) -> dict[str, Any]:
+    """The arch the trained ShiftNAS generator in ``out`` proposes for ``limits``
+    (e.g. ``{"params": 1e6}``, the units of :func:`search`), with its supernet score and
+    complexity; ``refine`` > 0 adds a constrained search of that many trials (see
+    :mod:`nasengine.generate`). Writes ``out/generate.json``."""
+    from .generate import generate as propose_for_budget
+
+    pipe = pipe or build(config, progress)
+    state = _load_trained(pipe, Path(out))
+    return propose_for_budget(pipe, Path(out), state, limits, refine, seed, progress)
+
+
 def cached_complexity(family: SpaceFamily, **config: Any) -> Callable[[Sample], dict[str, float]]:
     """``family.complexity`` at the run's own ``config`` (width, depth...), measured once per arch."""
     cache: dict[tuple, dict[str, float]] = {}

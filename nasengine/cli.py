@@ -50,10 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
     search.add_argument("--option", dest="options", action="append", default=[],
                         metavar="KEY=VALUE", help="optimiser option, e.g. population=30")
-    search.add_argument("--max-params", type=float, default=None, metavar="M",
-                        help="only archs whose stand-alone network has <= M million params")
-    search.add_argument("--max-flops", type=float, default=None, metavar="M",
-                        help="only archs whose stand-alone network has <= M million FLOPs")
+    _limit_args(search)
     search.add_argument("--storage", default=None, metavar="URL",
                         help="optuna storage, any SQLAlchemy URL (e.g. postgresql://...) or a "
                         "SQLite file; workers started on one URL and --study share the search "
@@ -88,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
                        metavar="KEY=VALUE", help="override a field of every cell (repeatable)")
     study.add_argument("--report-only", action="store_true",
                        help="train nothing; report the finished cells")
+    generate = sub.add_parser("generate", help="the arch a ShiftNAS run's generator proposes "
+                              "for a complexity budget, scored by its supernet")
+    _run_args(generate)
+    _limit_args(generate)
+    generate.add_argument("--refine", type=int, default=0, metavar="N",
+                          help="then search N trials under the same budget (evolution) [0]")
+    generate.add_argument("--search-seed", type=int, default=0, help="the search's seed [0]")
     info = sub.add_parser("info", help="params/FLOPs of an arch and the size of a space")
     info.add_argument("--space", default="nb201", help="a name or pkg.module:Factory [nb201]")
     info.add_argument("--arch", default=None, help="arch string (NB201: |op~0|+|op~0|op~1|+...)")
@@ -99,6 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     conv.add_argument("source", help="NATS-tss-v1_0-3ffb9-simple folder or NB201 .pth file")
     conv.add_argument("output", help="output .csv.gz")
     return parser
+
+
+def _limit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-params", type=float, default=None, metavar="M",
+                   help="only archs whose stand-alone network has <= M million params")
+    p.add_argument("--max-flops", type=float, default=None, metavar="M",
+                   help="only archs whose stand-alone network has <= M million FLOPs")
+
+
+def _limits(args: argparse.Namespace) -> dict[str, float]:
+    return {k: 1e6 * v for k, v in (("params", args.max_params), ("flops", args.max_flops))
+            if v is not None}
 
 
 def _config(args: argparse.Namespace):
@@ -164,6 +180,17 @@ def _print_search(report: dict, out: Path) -> None:
           f"{report['study']['storage']} (optuna-dashboard {report['study']['storage']})")
 
 
+def _print_generate(report: dict, out: Path) -> None:
+    for key in ("generated", "refined"):
+        if key in report:
+            e = report[key]
+            truth = f", true accuracy {e['true_acc']:.2f}%" if "true_acc" in e else ""
+            print(f"{key}: {e['arch']}  supernet {e['score']:.2f}%  params {e['params'] / 1e6:.3f}M"
+                  f"  FLOPs {e['flops'] / 1e6:.2f}M{truth}")
+    print(f"best: {report['best']['arch']}  ({report['candidates']} generated candidates fit "
+          f"the budget)\nreport: {out / 'generate.json'}")
+
+
 def _options(pairs: Sequence[str]) -> dict:
     options = {}
     for pair in pairs:
@@ -205,10 +232,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         if is_writer():
             print(f"trained: {out / 'checkpoint.pt'}")
     elif args.command == "search":
-        limits = {k: 1e6 * v for k, v in (("params", args.max_params),
-                                          ("flops", args.max_flops)) if v is not None}
         _print_search(api.search(config, out, args.optimizer, args.budget, args.search_seed,
-                                 _options(args.options), progress=progress, limits=limits,
+                                 _options(args.options), progress=progress,
+                                 limits=_limits(args),
                                  storage=args.storage, study=args.study, cost=args.cost,
                                  score=args.score), out)
     elif args.command == "proxies":
@@ -222,6 +248,9 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"{summary['computed']} in {summary['seconds']:.1f} s"
               + (f" ({per_arch:.3f} s each)" if per_arch else " (all from the cache)"))
         print(f"table: {out / 'proxies.csv'}  cache: {summary['cache']}")
+    elif args.command == "generate":
+        _print_generate(api.generate(config, out, _limits(args), args.refine, args.search_seed,
+                                     progress=progress), out)
     elif args.command == "rank":
         report = api.rank(config, out, progress=progress)
         if is_writer():

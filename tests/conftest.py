@@ -51,6 +51,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
             f"real-data tests: {ran} ran, {skipped} skipped"
             + (f" (data not found under {data_root()}; set NASENGINE_DATA)" if skipped else ""))
 
+
 @pytest.fixture(scope="session")
 def synthetic_nb201(tmp_path_factory) -> Path:
     """An NB201-format table over the whole space with made-up, seeded accuracies.
@@ -74,3 +75,20 @@ def synthetic_nb201(tmp_path_factory) -> Path:
                "params_M_cifar10": 0.1 + 0.1 * convs, "flops_M_cifar10": 10 + 15 * convs}
     path = tmp_path_factory.mktemp("nb201") / "synthetic.csv.gz"
     return NB201Table(range(len(archs)), archs, columns, source="synthetic").save(path)
+
+
+@pytest.fixture
+def train_twice(tmp_path):
+    """Train a config uninterrupted and interrupted after ``stop_after`` epochs + resumed in a
+    fresh pipeline (as a new process would); returns both pipelines for exact comparison."""
+    from nasengine import api
+
+    def run(config, stop_after: int = 1):
+        full = api.build(config, progress=False)
+        full.trainer(tmp_path / "full").fit()
+        api.build(config, progress=False).trainer(tmp_path / "cut").fit(stop_after=stop_after)
+        resumed = api.build(config, progress=False)
+        resumed.trainer(tmp_path / "cut").fit(resume=True)
+        return full, resumed
+
+    return run
