@@ -77,7 +77,7 @@ def generate(pipe: Pipeline, out: Path, state: dict[str, Any], limits: dict[str,
 
 
 def _entry(pipe: Pipeline, arch: Sample, score: float, truth: Any) -> dict[str, Any]:
-    entry = {"arch": pipe.space.format(arch), "score": score, **pipe.family.complexity(arch)}
+    entry = {"arch": pipe.space.format(arch), "score": score, **pipe.complexity(arch)}
     if truth is not None:
         entry["true_acc"] = truth(pipe.space.format(arch))
     return entry
