@@ -1,6 +1,7 @@
 """Samplers, registered by name in :data:`SAMPLERS`."""
 from .base import SAMPLERS, IndexSampler, Sampler, StepFeedback
+from .enas import EnasSampler
 from .pada import PADASampler
 from .uniform import UniformSampler
 
-__all__ = ["SAMPLERS", "IndexSampler", "PADASampler", "Sampler", "StepFeedback", "UniformSampler"]
+__all__ = ["SAMPLERS", "EnasSampler", "IndexSampler", "PADASampler", "Sampler", "StepFeedback", "UniformSampler"]
