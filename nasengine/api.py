@@ -221,6 +221,9 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
            limits: dict[str, float] | None = None) -> dict[str, Any]:
     """Search the space for the arch the trained supernet in ``out`` scores highest.
 
+    ``optimizer="controller"`` proposes draws from the run's trained sampler (ENAS's final
+    selection: sample N archs from the controller, keep the one the supernet scores best).
+
     The study is stored in ``out/search.db`` (one study per optimiser and seed), so a
     search continues where it stopped; ``search.json`` / ``search.png`` report the
     incumbent's true accuracy and regret when the space has a ground truth (NB201).
@@ -233,6 +236,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     pipe = pipe or build(config, progress)
     out = Path(out)
     state = _load_trained(pipe, out)
+    pipe.sampler.load_state_dict(state["sampler"])  # the trained sampler, for optimizers that draw from it
     evaluator = pipe.evaluator()
     scoring = ("bn", "recal_batches", "recal_batch_size", "eval_images", "batch_size", "arch_seed")
     identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
@@ -241,7 +245,8 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     study = ArchSearch(pipe.space, evaluator.score, optimizer, seed=seed,
                        storage=out / "search.db", canonical=pipe.supernet.canonical,
                        options=options, identity=identity,
-                       constraint=complexity_limit(pipe.family, limits) if limits else None)
+                       constraint=complexity_limit(pipe.family, limits) if limits else None,
+                       sampler=pipe.sampler)
     result = study.run(budget, progress=progress)
     truth, optimum = _ground_truth(pipe)
     return search_report(result, out, study.identity, truth=truth, optimum=optimum,

@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="search the space with a trained supernet "
                             "(evolution, tpe, random; an optuna study in --out/search.db)")
     _run_args(search)
-    search.add_argument("--optimizer", default="evolution", help="evolution, tpe or random")
+    search.add_argument("--optimizer", default="evolution",
+                        help="evolution, tpe, random, or controller (draws from the run's "
+                        "trained ENAS controller)")
     search.add_argument("--budget", type=int, default=100, help="trials (archs proposed) [100]")
     search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
     search.add_argument("--option", dest="options", action="append", default=[],

@@ -58,9 +58,10 @@ class ArchSearch:
                  canonical: Callable[[Sample], Mapping[str, Any]] | None = None,
                  options: dict[str, Any] | None = None,
                  identity: dict[str, Any] | None = None,
-                 constraint: Constraint | None = None) -> None:
+                 constraint: Constraint | None = None, sampler: Any = None) -> None:
         """``identity`` adds what the stored study must match (checkpoint, protocol,
-        constraint); a mismatch is refused rather than mixed into the same trials."""
+        constraint); a mismatch is refused rather than mixed into the same trials.
+        ``sampler`` is the run's trained sampler, for optimisers that draw from it."""
         self.space, self.objective, self.canonical = space, objective, canonical
         self.constraint = constraint
         self.identity = {"optimizer": optimizer, "seed": seed, "options": options or {},
@@ -69,8 +70,8 @@ class ArchSearch:
                          **(identity or {})}
         self.identity = json.loads(json.dumps(self.identity))  # as the storage returns it
         optuna.logging.set_verbosity(logging.WARNING)
-        sampler = create_optimizer(optimizer, seed, options)
-        self.study = _open_study(storage, f"{optimizer}-seed{seed}", sampler, self.identity)
+        proposer = create_optimizer(optimizer, seed, options, sampler)
+        self.study = _open_study(storage, f"{optimizer}-seed{seed}", proposer, self.identity)
 
     def run(self, budget: int, progress: bool = True) -> SearchResult:
         """Continue the study until it holds ``budget`` finished trials."""

@@ -21,17 +21,22 @@ OptimizerFactory = Callable[..., BaseSampler]
 OPTIMIZERS: Registry[BaseSampler] = Registry("search optimizer")
 
 
-def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None) -> BaseSampler:
-    from . import builtin, evolution  # noqa: F401  (register the bundled optimizers)
+def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None,
+                     sampler: Any = None) -> BaseSampler:
+    """``sampler`` (the run's trained sampler) goes to factories that name it, e.g. the
+    ENAS controller's final selection; it is not a user option."""
+    from . import builtin, evolution, policy  # noqa: F401  (register the bundled optimizers)
 
     factory = OPTIMIZERS.get(name)
+    params = inspect.signature(factory).parameters
+    given = {"sampler": sampler} if "sampler" in params else {}
     try:
-        inspect.signature(factory).bind(seed=seed, **(options or {}))
+        inspect.signature(factory).bind(seed=seed, **given, **(options or {}))
     except TypeError:
-        takes = [p for p in inspect.signature(factory).parameters if p != "seed"]
+        takes = [p for p in params if p not in ("seed", "sampler")]
         raise ConfigError(f"optimizer {name!r} does not take options {sorted(options or {})}; "
                           f"it takes: {', '.join(takes) or 'none'}") from None
-    return factory(seed=seed, **(options or {}))
+    return factory(seed=seed, **given, **(options or {}))
 
 
 __all__ = ["OPTIMIZERS", "create_optimizer"]
