@@ -1,0 +1,144 @@
+"""Is ENAS better than random search with weight sharing on NB201, and does the buffer help?
+
+Three arms per seed, at one preset, all with the same held-out split of the training
+set (``data.valid_images``, so every arm trains on the same images) and the same
+number of supernet steps:
+
+* ``uniform``: uniform single-path training, then 100 random archs scored by the
+  evaluator (random search with weight sharing, Li & Talwalkar);
+* ``enas``: the ENAS controller samples the paths and learns after each epoch on
+  validation batches; then 100 archs drawn from the trained controller, scored by the
+  same evaluator (``nasengine search --optimizer controller``);
+* ``enas-buffer``: the same with Adam & Lorraine's memory-buffer objective.
+
+Each arm reports the true NB201 accuracy and regret of the arch it picks, Kendall tau
+of its supernet over the preset's 200 archs (``api.rank``), and, for the controllers,
+the hidden-state correlations (:func:`nasengine.samplers.hidden.hidden_state_analysis`:
+Spearman between L2 distances of the controller's hidden states and the Hamming and
+graph-edit distances of the archs, over 100 archs drawn from the controller and over
+100 uniform archs). The controller's phase is scaled to the preset (``ENAS`` below:
+20 steps x 10 samples per epoch instead of AutoDL's 50 x 20; buffer from epoch 2,
+reconstruction from epoch 4, capacity 2,000, 20 renewed per epoch).
+
+Reproduce (one seed of each arm is ~25 min of 1 CPU core per arm, more when shared):
+    python benchmarks/bench_enas.py --seeds 0 1 2 --threads 1
+Smoke (< 2 min):
+    python benchmarks/bench_enas.py --smoke
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from _queue import run_cells
+from _table import (add_study_arguments, apply_smoke_and_out, ranking_row, run_overrides,
+                    variant_table, write_results)
+from nasengine import api
+from nasengine.config import load_config
+
+VALID = ["data.valid_images=5000"]
+ENAS = ["sampler.name=enas", "sampler.options.controller_steps=20", "sampler.options.aggregate=10"]
+BUFFER = ["sampler.options.memory_buffer=true", "sampler.options.buffer_start_epoch=2",
+          "sampler.options.sup_start_epoch=4", "sampler.options.buffer_capacity=2000",
+          "sampler.options.buffer_replace=20"]
+VARIANTS: dict[str, tuple[list[str], str]] = {  # name -> (config overrides, search optimizer)
+    "uniform": (VALID + ["sampler.name=uniform"], "random"),
+    "enas": (VALID + ENAS, "controller"),
+    "enas-buffer": (VALID + ENAS + BUFFER, "controller"),
+}
+SMOKE_ENAS = ["sampler.options.controller_steps=2", "sampler.options.aggregate=3"]
+SMOKE_BUFFER = ["sampler.options.buffer_start_epoch=0", "sampler.options.sup_start_epoch=1"]
+COLUMNS = {"true acc of pick (%)": "true_acc", "regret (points)": "regret",
+           "Kendall tau (200 archs)": "kendall_tau", "#params tau": "params_kendall_tau",
+           "distinct evaluations": "evaluations", "final entropy (nats)": "entropy",
+           "rho(h, Hamming) ctrl": "controller_spearman_hamming",
+           "rho(h, GED) ctrl": "controller_spearman_graph_edit",
+           "rho(h, Hamming) unif": "uniform_spearman_hamming",
+           "rho(h, GED) unif": "uniform_spearman_graph_edit",
+           "hidden spread ctrl": "controller_hidden_spread", "s / epoch": "epoch_seconds"}
+
+
+def variant_config(preset: str, variant: str, seed: int, extra: list[str], smoke: bool = False
+                   ) -> Any:
+    overrides = [f"seed={seed}", *VARIANTS[variant][0], *extra]
+    if smoke:  # seconds-long controller phases (the smoke preset's 1,024 images hold 128 out)
+        overrides += ["data.valid_images=128"] + (SMOKE_ENAS if variant != "uniform" else []) + (
+            SMOKE_BUFFER if variant == "enas-buffer" else [])
+    return load_config(preset, overrides)
+
+
+def run_one(config: Any, out: Path, variant: str, seed: int, args: argparse.Namespace
+            ) -> dict[str, Any]:
+    """Train (resumably), rank, select, analyse; return one row."""
+    from nasengine.train import read_metrics
+
+    pipe = api.train(config, out, resume=True, progress=False)
+    metrics = read_metrics(out)
+    row: dict[str, Any] = {"epoch_seconds": sorted(r["seconds"] for r in metrics)[len(metrics) // 2]}
+    if args.train_only:
+        return row
+    if not args.no_rank:
+        row.update(ranking_row(config, out, pipe))
+    report = api.search(config, out, VARIANTS[variant][1], args.budget, seed, progress=False,
+                        pipe=pipe)
+    row.update({"arch": report["best"]["arch"], "true_acc": report["best"].get("true_acc"),
+                "regret": report["best"].get("regret"), "evaluations": report["evaluations"]})
+    if config.sampler.name == "enas":
+        row["entropy"] = metrics[-1]["sampler"]["entropy"]
+        row.update(hidden_row(pipe, out, args.hidden_archs))
+    return row
+
+
+def hidden_row(pipe: api.Pipeline, out: Path, n: int) -> dict[str, Any]:
+    """Hidden-state correlations of the trained controller (cached in hidden_states.json)."""
+    from nasengine.samplers.hidden import hidden_state_analysis, plot_hidden_states
+    from search_spaces.nb201.graph import cell_graph
+
+    path = out / "hidden_states.json"
+    if path.exists():
+        results = json.loads(path.read_text())
+    else:
+        results = {source: hidden_state_analysis(pipe.sampler, n, source=source, graph=cell_graph)
+                   for source in ("controller", "uniform")}
+        from nasengine.checkpoint import atomic_write_json
+
+        atomic_write_json(path, results)
+        plot_hidden_states(results, out / "hidden_states.png")
+    return {f"{source}_{key}": value for source, r in results.items()
+            for key, value in r.items() if key.startswith(("spearman", "hidden_spread"))}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_study_arguments(parser, list(VARIANTS),
+                        "root of the runs (default runs/enas, runs/enas-smoke with --smoke)")
+    parser.add_argument("--budget", type=int, default=100, help="archs scored by each arm")
+    parser.add_argument("--hidden-archs", type=int, default=100)
+    parser.add_argument("--train-only", action="store_true",
+                        help="train the cells, record nothing else (finish later without it)")
+    args = parser.parse_args()
+    apply_smoke_and_out(args, "enas")
+    if args.smoke:
+        args.budget, args.hidden_archs = 6, 12
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    extra = run_overrides(args)
+
+    def run(variant: str, seed: int, out: Path) -> dict[str, Any]:
+        config = variant_config(args.preset, variant, seed, extra, args.smoke)
+        return run_one(config, out, variant, seed, args)
+
+    cells = [(variant, seed) for seed in args.seeds for variant in args.variants]
+    study = "enas-train" if args.train_only else "enas"
+    rows = run_cells(study, cells, args.out, run, args.summary_only)
+    title = f"Random search with weight sharing vs ENAS, preset {args.preset}, seeds {args.seeds}"
+    write_results(args, rows, variant_table(rows, title, COLUMNS, VARIANTS))
+
+
+if __name__ == "__main__":
+    main()
