@@ -17,8 +17,8 @@ the hidden-state correlations (:func:`nasengine.samplers.hidden.hidden_state_ana
 Spearman between L2 distances of the controller's hidden states and the Hamming and
 graph-edit distances of the archs, over 100 archs drawn from the controller and over
 100 uniform archs). The controller's phase is scaled to the preset (``ENAS`` below:
-20 steps x 10 samples per epoch instead of AutoDL's 50 x 20; buffer from epoch 2,
-reconstruction from epoch 4, capacity 2,000, 20 renewed per epoch).
+50 steps x 4 samples per epoch instead of AutoDL's 50 x 20, lr 5e-3 instead of 1e-3;
+buffer from epoch 2, reconstruction from epoch 4, capacity 2,000, 20 renewed per epoch).
 
 Reproduce (one seed of each arm is ~25 min of 1 CPU core per arm, more when shared):
     python benchmarks/bench_enas.py --seeds 0 1 2 --threads 1
@@ -37,9 +37,13 @@ from _table import (add_study_arguments, apply_smoke_and_out, ranking_row, run_o
                     variant_table, write_results)
 from nasengine import api
 from nasengine.config import load_config
+from nasengine.samplers import SAMPLERS
 
 VALID = ["data.valid_images=5000"]
-ENAS = ["sampler.name=enas", "sampler.options.controller_steps=20", "sampler.options.aggregate=10"]
+# AutoDL: 50 Adam steps x 20 samples per epoch, lr 1e-3, 250 epochs. Here: 50 x 4 (a fifth of
+# the scoring cost, +~25% per epoch) over 12 epochs, so lr x5 to partly offset 21x fewer epochs.
+ENAS = ["sampler.name=enas", "sampler.options.controller_steps=50", "sampler.options.aggregate=4",
+        "sampler.options.lr=0.005"]
 BUFFER = ["sampler.options.memory_buffer=true", "sampler.options.buffer_start_epoch=2",
           "sampler.options.sup_start_epoch=4", "sampler.options.buffer_capacity=2000",
           "sampler.options.buffer_replace=20"]
@@ -53,11 +57,12 @@ SMOKE_BUFFER = ["sampler.options.buffer_start_epoch=0", "sampler.options.sup_sta
 COLUMNS = {"true acc of pick (%)": "true_acc", "regret (points)": "regret",
            "Kendall tau (200 archs)": "kendall_tau", "#params tau": "params_kendall_tau",
            "distinct evaluations": "evaluations", "final entropy (nats)": "entropy",
-           "rho(h, Hamming) ctrl": "controller_spearman_hamming",
-           "rho(h, GED) ctrl": "controller_spearman_graph_edit",
-           "rho(h, Hamming) unif": "uniform_spearman_hamming",
-           "rho(h, GED) unif": "uniform_spearman_graph_edit",
-           "hidden spread ctrl": "controller_hidden_spread", "s / epoch": "epoch_seconds"}
+           "s / epoch": "epoch_seconds"}
+#: hidden-state table: (archs probed, controller) -> row-key prefix
+PROBES = {"controller draws, trained": "controller", "uniform archs, trained": "uniform",
+          "uniform archs, untrained": "untrained"}
+HIDDEN = {"rho(h, Hamming)": "spearman_hamming", "rho(h, GED)": "spearman_graph_edit",
+          "hidden spread": "hidden_spread"}
 
 
 def variant_config(preset: str, variant: str, seed: int, extra: list[str], smoke: bool = False
@@ -102,6 +107,10 @@ def hidden_row(pipe: api.Pipeline, out: Path, n: int) -> dict[str, Any]:
     else:
         results = {source: hidden_state_analysis(pipe.sampler, n, source=source, graph=cell_graph)
                    for source in ("controller", "uniform")}
+        untrained = SAMPLERS.create("enas", space=pipe.space, seed=pipe.config.seed,
+                                    **pipe.config.sampler.options)  # the same controller at init
+        results["untrained"] = hidden_state_analysis(untrained, n, source="uniform",
+                                                     graph=cell_graph)
         from nasengine.checkpoint import atomic_write_json
 
         atomic_write_json(path, results)
@@ -137,7 +146,18 @@ def main() -> None:
     study = "enas-train" if args.train_only else "enas"
     rows = run_cells(study, cells, args.out, run, args.summary_only)
     title = f"Random search with weight sharing vs ENAS, preset {args.preset}, seeds {args.seeds}"
-    write_results(args, rows, variant_table(rows, title, COLUMNS, VARIANTS))
+    write_results(args, rows, variant_table(rows, title, COLUMNS, VARIANTS) + "\n" +
+                  hidden_table(rows))
+
+
+def hidden_table(rows: list[dict[str, Any]]) -> str:
+    """Hidden-state correlations per controller arm and probe, mean ± std over seeds."""
+    probe_rows = [{"variant": f"{r['variant']}: {probe}",
+                   **{key: r.get(f"{prefix}_{key}") for key in HIDDEN.values()}}
+                  for r in rows if r["variant"] != "uniform" for probe, prefix in PROBES.items()]
+    names = [f"{v}: {probe}" for v in VARIANTS if v != "uniform" for probe in PROBES]
+    return variant_table(probe_rows, "Controller hidden states vs arch distances (Spearman)",
+                         HIDDEN, names)
 
 
 if __name__ == "__main__":
