@@ -26,3 +26,22 @@ def cifar10_path() -> Path:
     if not path.is_file():
         pytest.skip(f"CIFAR-10 not found at {path} (set NASENGINE_DATA)")
     return path
+
+
+@pytest.fixture
+def train_twice(tmp_path):
+    """``run(config, stop_after)`` -> (pipeline trained uninterrupted, pipeline stopped after
+    ``stop_after`` epochs and resumed from its checkpoint by a fresh build)."""
+    from nasengine import api
+
+    def run(config, stop_after: int):
+        full = api.build(config, progress=False)
+        full.trainer(tmp_path / "full").fit()
+        api.build(config, progress=False).trainer(tmp_path / "cut").fit(stop_after=stop_after)
+        resumed = api.build(config, progress=False)
+        resumed.trainer(tmp_path / "cut").fit(resume=True)
+        a, b = full.supernet.state_dict(), resumed.supernet.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        return full, resumed
+
+    return run

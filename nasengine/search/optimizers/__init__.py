@@ -10,7 +10,10 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial
 
 from ...errors import ConfigError
 from ...registry import Registry
@@ -19,6 +22,19 @@ OptimizerFactory = Callable[..., BaseSampler]
 """(seed, **options) -> an optuna sampler over categorical decisions."""
 
 OPTIMIZERS: Registry[BaseSampler] = Registry("search optimizer")
+
+
+class PerTrialSampler(BaseSampler):
+    """An optuna sampler that picks each decision itself (``sample_independent``) and has
+    no joint model for optuna to fit: the base of nasengine's own optimisers."""
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
 
 
 def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None,
@@ -39,4 +55,4 @@ def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None
     return factory(seed=seed, **given, **(options or {}))
 
 
-__all__ = ["OPTIMIZERS", "create_optimizer"]
+__all__ = ["OPTIMIZERS", "PerTrialSampler", "create_optimizer"]

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from ...errors import ConfigError
 from ...space import Sample
-from . import OPTIMIZERS
+from . import OPTIMIZERS, PerTrialSampler
 
 
 @runtime_checkable
@@ -30,7 +30,7 @@ class Policy(Protocol):
     def draw(self, n: int, generator: torch.Generator | None = None) -> list[Sample]: ...
 
 
-class PolicySampler(BaseSampler):
+class PolicySampler(PerTrialSampler):
     """Each trial is one draw from ``policy``; the optuna study only records and caches."""
 
     def __init__(self, policy: Policy, seed: int = 0) -> None:
@@ -51,14 +51,6 @@ class PolicySampler(BaseSampler):
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Any) -> None:
         self._archs.pop(trial.number, None)
-
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
-                                    ) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return {}
 
 
 @OPTIMIZERS.register("controller")
