@@ -20,6 +20,21 @@ def test_graph_edit_distance_counts_op_edits_between_cells():
     assert _graph_edit_distances(graphs, [(0, 1), (0, 2), (0, 3)]) == [0.0, 1.0, 1.0]
 
 
+def test_the_graph_edit_shortcut_equals_networkx():
+    import random
+
+    import networkx as nx
+
+    rng = random.Random(0)
+    graphs = [cell_graph(SPACE.sample(rng)) for _ in range(24)]
+    pairs = [(i, i + 1) for i in range(0, 24, 2)]
+    ours = _graph_edit_distances(graphs, pairs)  # also labels the nodes' roles
+    exact = [nx.graph_edit_distance(graphs[i], graphs[j],
+                                    node_match=lambda a, b: a["role"] == b["role"],
+                                    edge_match=lambda a, b: a["op"] == b["op"]) for i, j in pairs]
+    assert ours == exact and len(set(ours)) > 2
+
+
 def test_a_controller_that_ignores_its_choices_has_identical_states():
     """The paper's failure mode, forced: with zero embeddings every arch ends in one state."""
     sampler = EnasSampler(SPACE, seed=0)
