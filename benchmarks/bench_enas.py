@@ -96,12 +96,14 @@ def run_one(config: Any, out: Path, variant: str, seed: int, args: argparse.Name
     return row
 
 
-def hidden_row(pipe: api.Pipeline, out: Path, n: int) -> dict[str, Any]:
-    """Hidden-state correlations of the trained controller (cached in hidden_states.json)."""
+def hidden_row(pipe: api.Pipeline, out: Path, n: int, name: str = "hidden_states"
+               ) -> dict[str, Any]:
+    """Hidden-state correlations of the pipeline's controller (cached in ``<name>.json``)."""
+    from nasengine.checkpoint import atomic_write_json
     from nasengine.samplers.hidden import hidden_state_analysis, plot_hidden_states
     from search_spaces.nb201.graph import cell_graph
 
-    path = out / "hidden_states.json"
+    path = out / f"{name}.json"
     if path.exists():
         results = json.loads(path.read_text())
     else:
@@ -111,12 +113,42 @@ def hidden_row(pipe: api.Pipeline, out: Path, n: int) -> dict[str, Any]:
                                     **pipe.config.sampler.options)  # the same controller at init
         results["untrained"] = hidden_state_analysis(untrained, n, source="uniform",
                                                      graph=cell_graph)
-        from nasengine.checkpoint import atomic_write_json
-
         atomic_write_json(path, results)
-        plot_hidden_states(results, out / "hidden_states.png")
+        plot_hidden_states(results, out / f"{name}.png")
     return {f"{source}_{key}": value for source, r in results.items()
             for key, value in r.items() if key.startswith(("spearman", "hidden_spread"))}
+
+
+def probe(args: argparse.Namespace, extra: list[str]) -> None:
+    """The controllers as their last checkpoints left them (runs still training included):
+    epochs done, the last controller phase, and the hidden-state correlations."""
+    from nasengine.checkpoint import load_checkpoint
+    from nasengine.train import CHECKPOINT
+
+    rows = []
+    for variant in [v for v in args.variants if v != "uniform"]:
+        for seed in args.seeds:
+            out = args.out / variant / f"seed{seed}"
+            if not (out / CHECKPOINT).exists():
+                continue
+            pipe = api.build(variant_config(args.preset, variant, seed, extra, args.smoke),
+                             progress=False)
+            state = load_checkpoint(out / CHECKPOINT, pipe.config.fingerprint())
+            pipe.sampler.load_state_dict(state["sampler"])
+            log = state["history"][-1]["sampler"]
+            rows.append({"variant": f"{variant} @ epoch {state['epoch']}", "seed": seed,
+                         **{k: log.get(k) for k in ("reward", "entropy", "top_fraction",
+                                                    "sup_loss")},
+                         **hidden_row(pipe, out, args.hidden_archs,
+                                      f"hidden_states_epoch{state['epoch']}")})
+    columns = {"mean reward": "reward", "entropy (nats)": "entropy",
+               "top arch share": "top_fraction", "reconstruction NLL": "sup_loss",
+               **{f"{k} [{prefix}]": f"{prefix}_{v}"
+                  for prefix in PROBES.values() for k, v in HIDDEN.items()}}
+    table = variant_table(rows, "Controllers at their last checkpoint", columns,
+                          [r["variant"] for r in rows])
+    (args.out / "probe.md").write_text(table)
+    print(table)
 
 
 def parse_args() -> argparse.Namespace:
@@ -125,6 +157,8 @@ def parse_args() -> argparse.Namespace:
                         "root of the runs (default runs/enas, runs/enas-smoke with --smoke)")
     parser.add_argument("--budget", type=int, default=100, help="archs scored by each arm")
     parser.add_argument("--hidden-archs", type=int, default=100)
+    parser.add_argument("--probe", action="store_true",
+                        help="train nothing; analyse the controllers' last checkpoints")
     parser.add_argument("--train-only", action="store_true",
                         help="train the cells, record nothing else (finish later without it)")
     args = parser.parse_args()
@@ -137,6 +171,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     extra = run_overrides(args)
+    if args.probe:
+        return probe(args, extra)
 
     def run(variant: str, seed: int, out: Path) -> dict[str, Any]:
         config = variant_config(args.preset, variant, seed, extra, args.smoke)
