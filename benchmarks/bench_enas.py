@@ -146,9 +146,25 @@ def probe(args: argparse.Namespace, extra: list[str]) -> None:
                **{f"{k} [{prefix}]": f"{prefix}_{v}"
                   for prefix in PROBES.values() for k, v in HIDDEN.items()}}
     table = variant_table(rows, "Controllers at their last checkpoint", columns,
-                          [r["variant"] for r in rows])
+                          [r["variant"] for r in rows]) + "\n" + epoch_table(args)
     (args.out / "probe.md").write_text(table)
     print(table)
+
+
+def epoch_table(args: argparse.Namespace) -> str:
+    """Per epoch and controller arm (seed by seed): mean reward, entropy, top arch share."""
+    from nasengine.train import read_metrics
+
+    logs = {(variant, seed): [r["sampler"] for r in read_metrics(args.out / variant / f"seed{seed}")]
+            for variant in args.variants if variant != "uniform" for seed in args.seeds}
+    epochs = max(map(len, logs.values()), default=0)
+    lines = ["# Controller phase per epoch (mean reward / entropy in nats / share of the most "
+             "drawn arch)", "", "| arm | seed | " + " | ".join(f"ep {e + 1}" for e in range(epochs))
+             + " |", "| --- " * (epochs + 2) + "|"]
+    lines += [f"| {variant} | {seed} | " + " | ".join(
+        f"{r['reward']:.3f} / {r['entropy']:.2f} / {r['top_fraction']:.3f}" for r in log) + " |"
+        for (variant, seed), log in logs.items() if log]
+    return "\n".join(lines) + "\n"
 
 
 def parse_args() -> argparse.Namespace:
