@@ -4,4 +4,5 @@ from .enas import EnasSampler
 from .pada import PADASampler
 from .uniform import UniformSampler
 
-__all__ = ["SAMPLERS", "EnasSampler", "IndexSampler", "PADASampler", "Sampler", "StepFeedback", "UniformSampler"]
+__all__ = ["SAMPLERS", "EnasSampler", "IndexSampler", "PADASampler", "Sampler", "StepFeedback",
+           "UniformSampler"]
