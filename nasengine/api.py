@@ -318,6 +318,8 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     search maximises: ``supernet`` (its accuracy) or ``hybrid`` (the supernet and
     ``proxies.hybrid`` by log-rank among the evaluation sample; see
     :mod:`nasengine.proxies.hybrid`).
+    ``optimizer="controller"`` proposes draws from the run's trained sampler (ENAS's final
+    selection: sample N archs from the controller, keep the one the supernet scores best).
     """
     from .search.report import TRADE_OFF, pareto_report, search_report
     from .search.study import ArchSearch
@@ -327,6 +329,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     out = Path(out)
     measure = cost_measure(pipe, cost) if cost else None  # a bad name fails before any work
     state = _load_trained(pipe, out)
+    pipe.sampler.load_state_dict(state["sampler"])  # the trained sampler, for optimizers that draw from it
     evaluator = pipe.evaluator()
     scoring = ("bn", "recal_batches", "recal_batch_size", "eval_images", "batch_size", "arch_seed")
     identity = {"checkpoint": {**pipe.config.fingerprint(), "step": state["step"]},
@@ -343,7 +346,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
                         storage=storage or out / "search.db", study_name=study,
                         canonical=canonical, options=options, identity=identity,
                         constraint=complexity_limit(pipe.complexity, limits) if limits else None,
-                        directions=directions)
+                        directions=directions, sampler=pipe.sampler)
     result = search.run(budget, progress=progress)
     ground = pipe.ground_truth
     truth, optimum = (ground.accuracy, ground.best()) if ground else (None, None)

@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                             "optuna study in --out/search.db or --storage; workers may share it)")
     _run_args(search)
     search.add_argument("--optimizer", default="evolution",
-                        help="evolution, tpe, random or nsga2 (multi-objective, with --cost)")
+                        help="evolution, tpe, random, nsga2 (multi-objective, with --cost), or "
+                        "controller (draws from the run's trained ENAS controller)")
     search.add_argument("--budget", type=int, default=100, help="trials (archs proposed) [100]")
     search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
     search.add_argument("--option", dest="options", action="append", default=[],

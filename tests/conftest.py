@@ -79,8 +79,8 @@ def synthetic_nb201(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def train_twice(tmp_path):
-    """Train a config uninterrupted and interrupted after ``stop_after`` epochs + resumed in a
-    fresh pipeline (as a new process would); returns both pipelines for exact comparison."""
+    """``run(config, stop_after)`` -> (pipeline trained uninterrupted, pipeline stopped after
+    ``stop_after`` epochs and resumed from its checkpoint by a fresh build)."""
     from nasengine import api
 
     def run(config, stop_after: int = 1):
@@ -89,6 +89,8 @@ def train_twice(tmp_path):
         api.build(config, progress=False).trainer(tmp_path / "cut").fit(stop_after=stop_after)
         resumed = api.build(config, progress=False)
         resumed.trainer(tmp_path / "cut").fit(resume=True)
+        a, b = full.supernet.state_dict(), resumed.supernet.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
         return full, resumed
 
     return run

@@ -77,11 +77,12 @@ class ArchSearch:
                  identity: dict[str, Any] | None = None,
                  constraint: Constraint | None = None, study_name: str | None = None,
                  directions: Sequence[str] = ("maximize",),
-                 heartbeat: int = HEARTBEAT_S) -> None:
+                 heartbeat: int = HEARTBEAT_S, sampler: Any = None) -> None:
         """``identity`` adds what the stored study must match (checkpoint, protocol,
         constraint); a mismatch is refused rather than mixed into the same trials.
         ``directions`` has one entry per value the objective returns (multi-objective
-        optimisers such as ``nsga2`` take several)."""
+        optimisers such as ``nsga2`` take several). ``sampler`` is the run's trained
+        sampler, for optimisers that draw from it (``controller``)."""
         self.space, self.objective, self.canonical = space, objective, canonical
         self.constraint, self.heartbeat = constraint, heartbeat
         self.identity = {"optimizer": optimizer, "seed": seed, "options": options or {},
@@ -90,13 +91,13 @@ class ArchSearch:
                          **(identity or {})}
         self.identity = json.loads(json.dumps(self.identity))  # as the storage returns it
         optuna.logging.set_verbosity(logging.WARNING)
-        _probe(create_optimizer(optimizer, seed, options), directions)  # before any I/O
+        make = lambda s: create_optimizer(optimizer, s, options, sampler)  # noqa: E731
+        _probe(make(seed), directions)  # before any I/O
         self.study = _open_study(storage, study_name or f"{optimizer}-seed{seed}",
                                  self.identity, list(directions), heartbeat)
         self.storage_url = display_url(storage) if storage is not None else "in memory"
         decisions = {k: list(d.values) for k, d in space.decisions.items()}
-        self.study.sampler = WorkerSampler(lambda s: create_optimizer(optimizer, s, options),
-                                           seed, self.study, decisions)
+        self.study.sampler = WorkerSampler(make, seed, self.study, decisions)
 
     def location(self) -> dict[str, str]:
         """Where the trials are: the study's name and its storage URL (password hidden)."""

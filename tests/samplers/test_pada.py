@@ -259,20 +259,13 @@ def test_short_real_training_moves_both_distributions(cifar10_path, tmp_path):
     assert data["ess_fraction"] < 1 - 1e-4 and data["max_prob_ratio"] > 1.05
 
 
-def test_interrupted_training_resumes_the_same_streams(cifar10_path, tmp_path):
-    from nasengine import api
+def test_interrupted_training_resumes_the_same_streams(cifar10_path, train_twice):
     from nasengine.config import load_config
 
     config = load_config("smoke", ["sampler.name=pada", "sampler.options.epochs=3",
                                    "train.epochs=3", "data.train_limit=256",
                                    "supernet.channels=4"])
-    full = api.build(config, progress=False)
-    full.trainer(tmp_path / "full").fit()
-    api.build(config, progress=False).trainer(tmp_path / "cut").fit(stop_after=2)
-    resumed = api.build(config, progress=False)
-    resumed.trainer(tmp_path / "cut").fit(resume=True)
-    a, b = full.supernet.state_dict(), resumed.supernet.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    full, resumed = train_twice(config, stop_after=2)  # equal supernets asserted there
     assert resumed.sampler.distribution_log() == full.sampler.distribution_log()
     assert full.sampler.distribution_log()[2]["tau_path"] == pytest.approx(1 / 3)
 

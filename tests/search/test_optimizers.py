@@ -2,11 +2,13 @@
 import pytest
 
 from nasengine.errors import ConfigError
+from nasengine.samplers import EnasSampler
 from nasengine.search.optimizers import OPTIMIZERS, create_optimizer
 from nasengine.search.study import ArchSearch
 from search_spaces.nb201 import NB201Space
 
 SPACE = NB201Space()
+POLICY = EnasSampler(SPACE, seed=0)  # an untrained controller, for the "controller" optimiser
 create_optimizer("random", 0)  # registers the bundled optimisers
 
 
@@ -19,7 +21,7 @@ def conv_score(arch) -> float:
 def archs(optimizer: str, seed: int, budget: int = 30, storage=None) -> list[str]:
     search = ArchSearch(SPACE, conv_score, optimizer, seed=seed, storage=storage,
                         options={"population": 10, "tournament": 3} if optimizer == "evolution"
-                        else None)
+                        else None, sampler=POLICY)
     return [t["arch"] for t in search.run(budget, progress=False).trials]
 
 

@@ -7,8 +7,10 @@ one contract.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
@@ -21,10 +23,29 @@ OptimizerFactory = Callable[..., BaseSampler]
 OPTIMIZERS: Registry[BaseSampler] = Registry("search optimizer")
 
 
-def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None) -> BaseSampler:
-    from . import builtin, evolution  # noqa: F401  (register the bundled optimizers)
+class PerTrialSampler(BaseSampler):
+    """An optuna sampler that picks each decision itself (``sample_independent``) and has
+    no joint model for optuna to fit: the base of nasengine's own optimisers."""
 
-    return OPTIMIZERS.create(name, options, seed=seed)
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+
+def create_optimizer(name: str, seed: int, options: dict[str, Any] | None = None,
+                     sampler: Any = None) -> BaseSampler:
+    """``sampler`` (the run's trained sampler) goes to factories that name it, e.g. the
+    ENAS controller's final selection; it is not a user option."""
+    from . import builtin, evolution, policy  # noqa: F401  (register the bundled optimizers)
+
+    context: dict[str, Any] = {"seed": seed}
+    if "sampler" in inspect.signature(OPTIMIZERS.get(name)).parameters:
+        context["sampler"] = sampler
+    return OPTIMIZERS.create(name, options, **context)
 
 
 def trial_index(study: Study, trial: FrozenTrial) -> int:
@@ -37,4 +58,4 @@ def trial_index(study: Study, trial: FrozenTrial) -> int:
                for t in study.get_trials(deepcopy=False))
 
 
-__all__ = ["OPTIMIZERS", "create_optimizer", "trial_index"]
+__all__ = ["OPTIMIZERS", "PerTrialSampler", "create_optimizer", "trial_index"]

@@ -13,15 +13,14 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
-from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from ...errors import ConfigError
-from . import OPTIMIZERS, trial_index
+from . import OPTIMIZERS, PerTrialSampler, trial_index
 
 
-class RegularizedEvolution(BaseSampler):
+class RegularizedEvolution(PerTrialSampler):
     """Random archs until the population is full; then each child is a one-decision
     mutation of the best of ``tournament`` members drawn from the population."""
 
@@ -66,14 +65,6 @@ class RegularizedEvolution(BaseSampler):
                     values: Any) -> None:
         self._children.pop(trial.number, None)
         self._rngs.pop(trial.number, None)
-
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
-                                    ) -> dict[str, BaseDistribution]:
-        return {}
-
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return {}
 
 
 def _mutate(parent: FrozenTrial, rng: random.Random) -> dict[str, Any]:
