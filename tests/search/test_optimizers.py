@@ -75,8 +75,8 @@ def test_an_interrupted_search_resumes_as_if_uninterrupted(name, tmp_path):
     db = tmp_path / "search.db"
     options = {"population": 10, "tournament": 3} if name == "evolution" else None
     with pytest.raises(KeyboardInterrupt):
-        ArchSearch(SPACE, interrupted, name, seed=3, storage=db, options=options).run(
-            25, progress=False)
+        ArchSearch(SPACE, interrupted, name, seed=3, storage=db, options=options,
+                   sampler=POLICY).run(25, progress=False)
     assert archs(name, 3, budget=25, storage=db) == archs(name, 3, budget=25)
 
 
