@@ -325,7 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
     try:
-        return _dispatch(args)
+        status = _dispatch(args)
+        from .distributed import finish  # only after success: a failed rank must not wait
+
+        finish()
+        return status
     except NasEngineError as exc:
         print(f"nasengine: error: {exc}", file=sys.stderr)
         return 2

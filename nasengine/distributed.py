@@ -69,6 +69,14 @@ def init(device: torch.device) -> None:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
+def finish() -> None:
+    """Leave the process group together: a rank that exits while another still holds
+    the group open can abort in gloo's teardown (seen once as SIGABRT after ``rank``)."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T], keys: Sequence[Hashable],
             device: torch.device) -> list[R]:
     """``fn`` over ``items``, sharded over the ranks and gathered in item order on every
