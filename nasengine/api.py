@@ -63,7 +63,8 @@ class Pipeline:
                                                 space=self.space, seed=config.seed)
         self._train_set: ImageDataset | None = None
         self._valid_set: ImageDataset | None = None
-        self._complexity: dict[str, dict[str, float]] = {}
+        # arch -> params/FLOPs of its stand-alone network at this run's width, measured once
+        self.complexity = cached_complexity(self.family, **self.options)
 
     @functools.cached_property
     def ground_truth(self) -> GroundTruth | None:
@@ -92,13 +93,6 @@ class Pipeline:
         """The held-out split of the training set (``data.valid_images``), or None."""
         _ = self.train_set
         return self._valid_set
-
-    def complexity(self, arch: Sample) -> dict[str, float]:
-        """Params/FLOPs of ``arch``'s stand-alone network at this run's width (cached)."""
-        key = self.space.format(arch)
-        if key not in self._complexity:
-            self._complexity[key] = self.family.complexity(arch, **self.options)
-        return self._complexity[key]
 
     def sampler_context(self) -> SamplerContext:
         """What learning samplers may use: the supernet, validation batches, complexity."""
@@ -197,12 +191,9 @@ def _batch_stream(loader: TensorLoader) -> Any:
     per_epoch = len(loader)
 
     def batch(k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        loader.set_epoch(k // per_epoch)
-        order, bs, i = loader.order(), loader.batch_size, k % per_epoch
-        x, y = loader.images[order[i * bs:(i + 1) * bs]], loader.labels[order[i * bs:(i + 1) * bs]]
-        x = loader.augment(x, None) if loader.augment is not None else x.float().div_(255)
-        if loader.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        if loader.epoch != k // per_epoch:
+            loader.set_epoch(k // per_epoch)
+        x, y, _ = loader.batch_at(k % per_epoch)  # no augmentation: no random draws
         return x, y
 
     return batch

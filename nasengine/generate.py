@@ -48,7 +48,7 @@ def generate(pipe: Pipeline, out: Path, state: dict[str, Any], limits: dict[str,
     start = time.perf_counter()
     sampler.load_state_dict(state["sampler"])
     sampler.bind(pipe.sampler_context())
-    fits = _cached(complexity_limit(pipe.complexity, limits))  # at the run's width
+    fits = complexity_limit(pipe.complexity, limits)  # at the run's width, measured once per arch
     smallest = sampler.smallest()
     if fits(smallest) is not None:
         raise ConfigError(f"no architecture fits the budget: even the smallest one "
@@ -81,16 +81,3 @@ def _entry(pipe: Pipeline, arch: Sample, score: float, truth: Any) -> dict[str, 
     if truth is not None:
         entry["true_acc"] = truth(pipe.space.format(arch))
     return entry
-
-
-def _cached(check: Callable[[Sample], str | None]) -> Callable[[Sample], str | None]:
-    """Measuring a stand-alone net takes ~0.1 s: check each arch once."""
-    seen: dict[str, str | None] = {}
-
-    def cached(arch: Sample) -> str | None:
-        key = repr(sorted(arch.items()))
-        if key not in seen:
-            seen[key] = check(arch)
-        return seen[key]
-
-    return cached

@@ -88,17 +88,23 @@ class TensorLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        order, bs = self.order(), self.batch_size
         gen = epoch_generator(self.seed, self.epoch, _AUGMENT, self.device)
         with_indices = self.return_indices or self._sampler is not None
         for i in range(len(self)):
-            idx = order[i * bs:(i + 1) * bs]
-            x = self.images.index_select(0, idx)
-            x = self.augment(x, gen) if self.augment is not None else x.float().div_(255)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = self.labels.index_select(0, idx)
+            x, y, idx = self.batch_at(i, gen)
             yield (x, y, idx) if with_indices else (x, y)
+
+    def batch_at(self, i: int, generator: torch.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(x, y, indices) of this epoch's ``i``-th batch; augmentation draws from
+        ``generator`` (iterating passes the epoch's, so that batches follow one stream)."""
+        bs = self.batch_size
+        idx = self.order()[i * bs:(i + 1) * bs]
+        x = self.images.index_select(0, idx)
+        x = self.augment(x, generator) if self.augment is not None else x.float().div_(255)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.labels.index_select(0, idx), idx
 
 
 def _checked(indices: torch.Tensor, n: int) -> torch.Tensor:
