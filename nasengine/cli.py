@@ -42,11 +42,16 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--overwrite", action="store_true",
                            help="start again, replacing the checkpoint in --out")
     search = sub.add_parser("search", help="search the space with a trained supernet (an "
-                            "optuna study in --out/search.db or --storage; workers may share it)")
+                            "optuna study in --out/search.db or --storage; workers may share "
+                            "it), or by gradient (--optimizer darts|gdas)")
     _run_args(search)
     search.add_argument("--optimizer", default="evolution",
                         help="evolution, tpe, random, nsga2 (multi-objective, with --cost), or "
-                        "controller (draws from the run's trained ENAS controller)")
+                        "controller (draws from the run's trained ENAS controller); darts or "
+                        "gdas: a gradient search that trains its own mixture supernet on "
+                        "CIFAR-10 (takes --space [macro], --option, --out, --seed, --device, "
+                        "--threads; options: the fields of "
+                        "nasengine.search.gradient.GradientSearchOptions)")
     search.add_argument("--budget", type=int, default=100, help="trials (archs proposed) [100]")
     search.add_argument("--search-seed", type=int, default=0, help="the optimiser's seed [0]")
     search.add_argument("--option", dest="options", action="append", default=[],
@@ -223,6 +228,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if world_size() > 1 and args.command == "search":
         raise ConfigError("torchrun runs train, rank and run; start search workers as "
                           "separate processes on one --storage/--study instead")
+    if args.command == "search" and _gradient(args.optimizer):
+        return _gradient_search(args)
     config, out, progress = _config(args), _out(args), not args.no_progress
     if config.estimate_cost and args.command in ("train", "run"):
         from .cost import describe_estimate, estimate_cost
@@ -263,6 +270,41 @@ def _dispatch(args: argparse.Namespace) -> int:
             _print_ranking(report, out)
     if args.command in ("train", "run") and (out / "fewshot_tree.txt").exists():
         print(f"few-shot split tree: {out / 'fewshot_tree.txt'}  {out / 'fewshot_tree.png'}")
+    return 0
+
+
+def _gradient(optimizer: str) -> bool:
+    from .search.gradient import GRADIENT_SEARCHES
+
+    return optimizer in GRADIENT_SEARCHES
+
+
+_GRADIENT_FLAGS = {"command", "optimizer", "options", "out", "space", "seed", "device",
+                   "threads", "no_progress"}
+_FLAG_NAMES = {"overrides": "--set", "options": "--option"}
+
+
+def _gradient_search(args: argparse.Namespace) -> int:
+    """``search --optimizer darts|gdas``: the flags of the optuna search are refused, not
+    ignored, so a --budget or --config given here never silently does nothing."""
+    from .search.gradient import gradient_search
+    from .validation import check_folder
+
+    defaults = vars(_parser().parse_args(["search"]))
+    for dest, value in vars(args).items():
+        if dest not in _GRADIENT_FLAGS and value != defaults[dest]:
+            flag = _FLAG_NAMES.get(dest, "--" + dest.replace("_", "-"))
+            raise ConfigError(f"{flag} is an option of the optuna search, not of the gradient "
+                              f"search --optimizer {args.optimizer}; drop it (gradient search "
+                              f"settings are --option KEY=VALUE)")
+    out = check_folder("--out", Path(args.out) if args.out else Path("runs") / args.optimizer)
+    given = {k: getattr(args, k) for k in ("seed", "device", "threads")
+             if getattr(args, k) is not None}
+    result = gradient_search(args.optimizer, out, _options(args.options), space=args.space,
+                             **given)
+    print(json.dumps({k: result[k] for k in ("arch_string", "params", "flops")}, indent=1))
+    print(f"history: {json.dumps(result['history'][-1], default=str)[:300]}")
+    print(f"outputs: {out}/result.json, alphas.jsonl, {', '.join(result['plots'])}")
     return 0
 
 

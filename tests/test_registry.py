@@ -10,7 +10,7 @@ from nasengine.fewshot.partition import PARTITIONERS
 from nasengine.fewshot.strategies import SPLIT_STRATEGIES
 from nasengine.registry import Registry
 from nasengine.samplers import SAMPLERS
-from nasengine.search.alpha import RELAXATIONS
+from nasengine.search.gradient import RELAXATIONS
 from nasengine.search.optimizers import OPTIMIZERS, create_optimizer
 from nasengine.spaces import SPACES
 from nasengine.supernet.sharing import SHARING

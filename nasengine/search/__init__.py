@@ -1,4 +1,5 @@
-"""Architecture search: gradient-based (DARTS/GDAS-style) on mixture supernets, and
+"""Architecture search, two stages with one entry point (``nasengine search``):
+gradient-based (DARTS/GDAS-style, the ``gradient`` subpackage) on mixture supernets, and
 discrete optuna studies (``study``) over a trained supernet or a benchmark table.
 
 The gradient-based names load torch on first use only, so a search worker over a
@@ -9,8 +10,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_LAZY = {"RELAXATIONS": "alpha", "ArchParameters": "alpha", "MODES": "darts",
-         "DartsConfig": "darts", "DartsSearch": "darts", "plot_trajectories": "darts"}
+_LAZY = {"RELAXATIONS": "gradient", "ArchParameters": "gradient", "MODES": "gradient",
+         "DartsConfig": "gradient", "DartsSearch": "gradient", "plot_trajectories": "gradient"}
 
 __all__ = ["MODES", "RELAXATIONS", "ArchParameters", "DartsConfig", "DartsSearch",
            "plot_trajectories"]

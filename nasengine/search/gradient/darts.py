@@ -22,9 +22,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError, TrainingError
-from ..space import Sample, SearchSpace
-from ..supernet.entangled import MixtureSupernet
+from ...errors import ConfigError, TrainingError
+from ...space import Sample, SearchSpace
+from ...supernet.entangled import MixtureSupernet
 from .alpha import RELAXATIONS, ArchParameters
 
 MODES = ("bilevel", "single_level")
@@ -36,7 +36,10 @@ class DartsConfig:
     """Search hyper-parameters (DARTS defaults for the optimisers).
 
     ``temperature_end`` anneals the temperature linearly over the run (GDAS uses
-    10 -> 0.1 with ``relaxation="gumbel"``); None keeps it constant.
+    10 -> 0.1 with ``relaxation="gumbel"``); None keeps it constant. ``alpha_lr`` is
+    DARTS's 3e-4 (Adam, betas (0.5, 0.999), weight decay 1e-3), which DrNAS and few-shot
+    NAS keep (docs/algorithms.md); a short CPU run moves alpha little at it, and a larger
+    rate is an explicit ``--option alpha_lr=...``, not a second default.
     """
 
     epochs: int = 1
@@ -217,7 +220,7 @@ def plot_trajectories(trajectory: list[dict[str, Any]], out_dir: Path,
     A decision's kind is the part of its label after the last '.'; labels without a dot
     (NB201 edges) form one kind.
     """
-    from ..plots import line_plot
+    from ...plots import line_plot
 
     steps = [r["step"] for r in trajectory]
     kinds: dict[str, list[str]] = {}

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import Registry
-from ..space import Sample, SearchSpace
+from ...registry import Registry
+from ...space import Sample, SearchSpace
 
 Relaxation = Callable[[torch.Tensor, float], torch.Tensor]
 """(alpha, temperature) -> mixing weights over the decision's choices (sum to 1)."""
