@@ -147,7 +147,16 @@ class Pipeline:
     def trainer(self, out: Path) -> Trainer:
         return Trainer(self.supernet, self.sampler, self.train_loader(), self.config.train, out,
                        self.config.fingerprint(), self.device, self.progress,
-                       context=self.sampler_context(), callbacks=self.epoch_callbacks())
+                       context=self.sampler_context(), callbacks=self.epoch_callbacks(),
+                       reshapers=self.reshapers())
+
+    def reshapers(self) -> list[Any]:
+        """Epoch-end trainer hooks that reshape the supernet (few-shot splitting)."""
+        if not self.config.fewshot.strategy:
+            return []
+        from .fewshot.callback import FewShotSplitting
+
+        return [FewShotSplitting(self.supernet)]
 
     def epoch_callbacks(self) -> list[Any]:
         """Epoch-end trainer hooks the config asks for (ranking over training)."""

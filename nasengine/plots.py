@@ -1,4 +1,4 @@
-"""PNG figures for ranking reports and budget studies.
+"""PNG figures of every report: rankings, searches, budget studies, few-shot trees.
 
 Uses matplotlib's object API on the Agg canvas, never ``pyplot``: no global
 backend is chosen, no GUI is needed, and figures are freed with their objects.
@@ -6,6 +6,7 @@ Files are written to a temporary name and renamed, so a reader never sees half a
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,83 @@ def scatter_panels(panels: Mapping[str, Sequence[float]], true: Sequence[float],
                 bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
         ax.grid(True, alpha=0.3)
     return _save(fig, path, title)
+
+
+def method_scatter(panels: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                   path: str | Path, *, title: str = "", cols: int = 4) -> Path:
+    """Predicted vs true accuracy, one panel per method (each with its own archs), each
+    annotated with Kendall tau."""
+    ncols = min(cols, len(panels))
+    fig = blank_figure(figsize=(4.0 * ncols, 3.6 * math.ceil(len(panels) / ncols)))
+    axes = fig.subplots(math.ceil(len(panels) / ncols), ncols, squeeze=False).ravel()
+    for ax, (name, (pred, true)) in zip(axes, panels.items()):
+        x, y = validate_pair(pred, true)
+        ax.scatter(x, y, s=8, alpha=0.5, edgecolors="none")
+        ax.set_title(f"{name}: τ = {kendall_tau(x, y):+.3f}", fontsize=10)
+        ax.set_xlabel("supernet score (%)")
+        ax.set_ylabel("true accuracy (%)")
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    return _save(fig, path, title)
+
+
+def tree_plot(nodes: Sequence[Mapping[str, Any]], path: str | Path, *,
+              matrices: Sequence[tuple[str, np.ndarray, Sequence[Any]]] = (),
+              title: str = "") -> Path:
+    """A tree drawn top-down above one heat map per matrix (title, values in [-1, 1],
+    tick labels). A node is ``{"id", "parent", "children", "label"}``; leaves (no
+    children) are shaded."""
+    width = max(6.0, 1.9 * sum(not n["children"] for n in nodes), 3.2 * len(matrices))
+    fig = blank_figure(figsize=(width, 7.5 if matrices else 4.0))
+    grid = fig.add_gridspec(2 if matrices else 1, max(1, len(matrices)))
+    _draw_tree(fig.add_subplot(grid[0, :]), nodes)
+    for i, (name, matrix, ticks) in enumerate(matrices):
+        ax = fig.add_subplot(grid[1, i])
+        image = ax.imshow(np.asarray(matrix), vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_xticks(range(len(ticks)), [str(c) for c in ticks], rotation=60, fontsize=6,
+                      ha="right")
+        ax.set_yticks(range(len(ticks)), [str(c) for c in ticks], fontsize=6)
+        ax.set_title(name, fontsize=8)
+        fig.colorbar(image, ax=ax, shrink=0.7)
+    return _save(fig, path, title, dpi=110)
+
+
+def _tree_layout(nodes: Sequence[Mapping[str, Any]]) -> dict[int, tuple[float, float]]:
+    """Leaves spaced evenly left to right in depth-first order; parents centred above."""
+    pos: dict[int, tuple[float, float]] = {}
+    next_x = [0.0]
+
+    def place(node_id: int, depth: int) -> float:
+        children = nodes[node_id]["children"]
+        if not children:
+            x = next_x[0]
+            next_x[0] += 1.0
+        else:
+            x = float(np.mean([place(c, depth + 1) for c in children]))
+        pos[node_id] = (x, -float(depth))
+        return x
+
+    place(0, 0)
+    return pos
+
+
+def _draw_tree(ax: Any, nodes: Sequence[Mapping[str, Any]]) -> None:
+    pos = _tree_layout(nodes)
+    for node in nodes:
+        if node["id"] not in pos:
+            continue
+        x, y = pos[node["id"]]
+        if node["parent"] is not None:
+            px, py = pos[node["parent"]]
+            ax.plot([px, x], [py, y], color="0.6", zorder=1)
+        ax.text(x, y, node["label"], ha="center", va="center", fontsize=7, zorder=2,
+                bbox={"boxstyle": "round",
+                      "facecolor": "white" if node["children"] else "#dbe9f6"})
+    xs, ys = zip(*pos.values())
+    ax.set_xlim(min(xs) - 0.7, max(xs) + 0.7)
+    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+    ax.set_axis_off()
 
 
 def line_plot(x: Sequence[float] | None, series: Mapping[str, Series], path: str | Path, *,
@@ -159,18 +237,24 @@ def _series_arrays(name: str, x: Sequence[float] | None, value: Series
 
 
 def _figure(ncols: int, nrows: int = 1) -> Figure:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.0 * ncols, 4.2 * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = blank_figure(figsize=(5.0 * ncols, 4.2 * nrows))
     fig.subplots(nrows, ncols, squeeze=False)
     return fig
 
 
-def _save(fig: Figure, path: str | Path, title: str) -> Path:
+def blank_figure(figsize: tuple[float, float]) -> Figure:
+    """An empty figure on its own Agg canvas (no pyplot, no global backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path, title: str, dpi: int = 120) -> Path:
     from .checkpoint import atomic_write
 
     if title:
         fig.suptitle(title)
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))

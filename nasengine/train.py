@@ -41,7 +41,7 @@ weights, buffers, mode and every random stream as it found them (see ``tracking`
 
 @dataclass
 class EpochEnd:
-    """What a supernet that reshapes itself between epochs may use (see :class:`EpochAware`).
+    """What a callback that reshapes the supernet between epochs may use (see :class:`EpochAware`).
 
     ``loader`` still yields the batches of the epoch that just ended, deterministically.
     """
@@ -54,11 +54,13 @@ class EpochEnd:
 
 @runtime_checkable
 class EpochAware(Protocol):
-    """A supernet that may change its parameters at epoch ends (e.g. few-shot splitting).
+    """A trainer callback that may change the supernet's parameters at epoch ends (e.g.
+    few-shot splitting, :class:`~nasengine.fewshot.callback.FewShotSplitting`).
 
     It returns the lineage of any parameters it created, or None if it changed nothing;
-    the trainer then points the optimizer at the new parameters. Its structure must be
-    part of its ``state_dict`` so that a resumed run rebuilds it before loading weights.
+    the trainer then points the optimizer at the new parameters. The supernet's structure
+    must be part of its ``state_dict`` so that a resumed run rebuilds it before loading
+    weights.
     """
 
     def on_epoch_end(self, end: EpochEnd) -> ParamLineage | None: ...
@@ -71,7 +73,8 @@ class Trainer:
                  out_dir: str | Path, fingerprint: dict[str, Any],
                  device: torch.device = torch.device("cpu"), progress: bool = True,
                  context: SamplerContext | None = None,
-                 callbacks: Sequence[EpochCallback] = ()) -> None:
+                 callbacks: Sequence[EpochCallback] = (),
+                 reshapers: Sequence[EpochAware] = ()) -> None:
         self.supernet = supernet.to(device)
         if config.channels_last:
             self.supernet.to(memory_format=torch.channels_last)
@@ -79,6 +82,7 @@ class Trainer:
         self.out_dir, self.fingerprint = Path(out_dir), fingerprint
         self.device, self.progress = device, progress
         self.context, self.callbacks = context, list(callbacks)
+        self.reshapers = list(reshapers)
         self.runner = step_runner(config.data_parallel, device,
                                   lambda: autocast(device, config.amp))
         self.optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr,
@@ -198,9 +202,9 @@ class Trainer:
                 "seconds": elapsed, "images_per_s": seen / max(elapsed, 1e-9)}
 
     def _end_epoch(self, epoch: int) -> None:
-        """Let a self-reshaping supernet act (before the checkpoint, so resume sees it)."""
-        if isinstance(self.supernet, EpochAware):
-            lineage = self.supernet.on_epoch_end(
+        """Let the reshaping callbacks act (before the checkpoint, so resume sees it)."""
+        for reshaper in self.reshapers:
+            lineage = reshaper.on_epoch_end(
                 EpochEnd(epoch, self.config.epochs, self.loader, self.out_dir))
             if lineage is not None:
                 self.adopt_parameters(lineage)

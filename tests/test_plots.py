@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nasengine.errors import ConfigError
-from nasengine.plots import line_plot, scatter_ranking
+from nasengine.plots import line_plot, method_scatter, scatter_ranking, tree_plot
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -87,3 +87,16 @@ def test_seed_plot_draws_every_seed_and_rejects_empty_groups(tmp_path):
     with pytest.raises(ConfigError, match="empty"):
         seed_plot({"uniform": []}, tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_method_scatter_and_tree_plot_write_pngs(tmp_path):
+    pred, true = _scores()
+    panels = {"uniform": (pred, true), "pada": (true, true)}
+    assert _is_png(method_scatter(panels, tmp_path / "methods.png", title="two methods"))
+    nodes = [{"id": 0, "parent": None, "children": [1, 2], "label": "#0 root"},
+             {"id": 1, "parent": 0, "children": [], "label": "#1"},
+             {"id": 2, "parent": 0, "children": [], "label": "#2"}]
+    matrix = ("#0: edge, cut 0.1", np.eye(3), ["a", "b", "c"])
+    assert _is_png(tree_plot(nodes, tmp_path / "tree.png", matrices=[matrix], title="tree"))
+    with pytest.raises(ConfigError, match="predicted has 60 values but true has 3"):
+        method_scatter({"bad": (pred, true[:3])}, tmp_path / "bad.png")

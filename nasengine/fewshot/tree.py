@@ -1,5 +1,9 @@
 """A supernet made of sub-supernets: the tree that few-shot splitting grows.
 
+The tree decides (its strategy proposes, its schedule says when) and splits; the
+trainer callback :class:`~nasengine.fewshot.callback.FewShotSplitting` hands it the
+batches at epoch ends and writes its report, so the model does no I/O.
+
 Each leaf is an ordinary supernet over the space restricted on the decisions its
 branch split. ``forward(x, arch)`` routes to the one leaf whose region holds ``arch``,
 so the trainer, samplers and evaluator drive a tree exactly like one supernet. A split
@@ -13,7 +17,6 @@ import copy
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -22,7 +25,6 @@ from torch import nn
 from ..errors import CheckpointError, SpaceError
 from ..space import Sample, SearchSpace
 from ..supernet.base import Supernet
-from ..train import EpochEnd, ParamLineage
 from .schedule import SplitSchedule
 from .strategies import SplitStrategy, create_strategy
 
@@ -30,6 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..config import FewShotConfig
 
 FORMAT = "nasengine-fewshot-tree/1"
+
+Lineage = dict[nn.Parameter, nn.Parameter]
+"""new parameter -> the one it was copied from (the trainer's ``ParamLineage``)."""
+Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -120,7 +126,7 @@ class FewShotSupernet(Supernet):
                 if d not in node.restriction and len(leaf.space.decisions[d].values) >= 2]
 
     def split(self, node_id: int, decision: str, groups: Sequence[Sequence[Any]],
-              **record: Any) -> ParamLineage:
+              **record: Any) -> Lineage:
         """Replace leaf ``node_id`` by one child per group; each child copies its weights.
 
         Returns child parameter -> parent parameter, for the optimizer's state.
@@ -131,7 +137,7 @@ class FewShotSupernet(Supernet):
                              f"leaves {self.leaf_ids} instead")
         parent = self.leaves[str(node_id)]
         groups = self._check_groups(parent.space, decision, groups, node_id)
-        lineage: dict[nn.Parameter, nn.Parameter] = {}
+        lineage: Lineage = {}
         children = []
         for group in groups:
             restriction = {**node.restriction, decision: list(group)}
@@ -145,29 +151,29 @@ class FewShotSupernet(Supernet):
                       "children": [c.id for c in children], **record}
         return lineage
 
-    def on_epoch_end(self, end: EpochEnd) -> ParamLineage | None:
-        """Split every leaf when the schedule says so (the trainer's epoch hook)."""
+    def split_level(self, epoch: int) -> int | None:
+        """The level the schedule splits at after ``epoch`` (0-based), or None: no split."""
         if self.strategy is None or self.schedule is None:
             return None
-        level = self.schedule.level_after(end.epoch + 1)
-        if level is None:
-            return None
-        batches = _first_batches(end.loader, self.strategy.batches)
-        lineage: dict[nn.Parameter, nn.Parameter] = {}
+        return self.schedule.level_after(epoch + 1)
+
+    def split_leaves(self, epoch: int, level: int, batches: Sequence[Batch]) -> Lineage:
+        """Split every leaf as the strategy proposes from ``batches`` (after ``epoch``,
+        0-based); returns the lineage of the new parameters (see :meth:`split`)."""
+        if self.strategy is None:
+            raise SpaceError("this tree has no split strategy; split its leaves by hand with "
+                             "split(), or build it with one (fewshot.strategy)")
+        lineage: Lineage = {}
         for node_id in self.leaf_ids:
             candidates = self.candidates(node_id)
             if not candidates:
                 self.nodes[node_id].notes.append(f"level {level}: no decision left to split")
                 continue
-            rng = random.Random(f"{self.seed}/{end.epoch}/{node_id}")
+            rng = random.Random(f"{self.seed}/{epoch}/{node_id}")
             proposal = self.strategy.propose(self.leaves[str(node_id)], candidates, batches, rng)
             lineage.update(self.split(node_id, proposal.decision, proposal.groups,
-                                      epoch=end.epoch + 1, level=level, scores=proposal.scores,
+                                      epoch=epoch + 1, level=level, scores=proposal.scores,
                                       seconds=proposal.seconds))
-        if end.out_dir is not None:
-            from .report import write_tree
-
-            write_tree(self, Path(end.out_dir))
         return lineage
 
     # -- state ---------------------------------------------------------------------
@@ -245,15 +251,3 @@ class _Missing:
 
 
 _MISSING = _Missing()
-
-
-def _first_batches(loader: Any, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first ``n`` ``(x, y)`` batches of ``loader`` (extra items such as indices dropped)."""
-    batches: list[tuple[torch.Tensor, torch.Tensor]] = []
-    if n <= 0:
-        return batches
-    for batch in loader:
-        if len(batches) >= n:
-            break
-        batches.append((batch[0], batch[1]))
-    return batches

@@ -16,10 +16,10 @@ import numpy as np
 
 from ..benchmark import NB201Table, accuracy_column
 from ..checkpoint import atomic_write_json, atomic_write_text
+from ..plots import method_scatter
 from ..train import read_metrics
 from .analysis import COLUMNS, CellStats, Truth, cell_stats, paired_test, summarize
 from .config import Cell, StudyConfig
-from .plots import scatter_panels
 
 #: datasets whose truth is reported for the chosen arch besides the oracle's
 OTHER_DATASETS = ("cifar100", "ImageNet16-120")
@@ -142,7 +142,7 @@ def _figures(report: dict[str, Any], stats: dict[str, dict[int, CellStats]], res
                for a, p, t in zip(results[(m, first)]["archs"], pred, true)]
     atomic_write_text(out / "scatter.csv", _csv(["method", "seed", "arch", "score", "true_acc"],
                                                 scatter))
-    figures["scatter"] = scatter_panels(panels, out / "scatter.png",
+    figures["scatter"] = method_scatter(panels, out / "scatter.png",
                                         title=f"supernet score vs true accuracy (seed {first})")
     if report["track"]:
         curve = [(m, e, tau) for m, by_epoch in report["track"].items()

@@ -9,7 +9,7 @@ import torch
 
 from nasengine import api
 from nasengine.config import TrainConfig, load_config
-from nasengine.fewshot import FewShotSupernet
+from nasengine.fewshot import FewShotSplitting, FewShotSupernet
 from nasengine.samplers import UniformSampler
 from nasengine.train import Trainer, read_metrics
 
@@ -151,7 +151,7 @@ def test_samplers_drive_a_splitting_tree_unchanged(nb201_supernet, tmp_path, sam
     loader = FakeLoader()
     loader.batches = loader.batches * 4  # 16 steps after the split
     trainer = Trainer(tree, chosen, loader, TrainConfig(epochs=2, channels_last=False), tmp_path,
-                      {}, progress=False)
+                      {}, progress=False, reshapers=[FewShotSplitting(tree)])
     trainer.fit(stop_after=1)  # the warm-up epoch, then the split
     assert len(tree.leaf_ids) == 5
 
