@@ -49,7 +49,7 @@ def count(module) -> int:
 
 
 def macro_params(channels: int) -> dict[str, float]:
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
     from search_spaces.macro import MBConv
 
     family = get_family("macro")
@@ -70,7 +70,7 @@ def ent_blocks(family, channels: int):
 
 
 def nb201_params(channels: int, cells: int) -> dict[str, float]:
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     family = get_family("nb201")
     ws, ent = (count(family.build_supernet(s, channels=channels, cells=cells))
@@ -87,7 +87,7 @@ def rss_bytes() -> int:
 def build_step(args: argparse.Namespace):
     import torch
 
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     family = get_family(args.space)
     config = {"channels": args.channels} if args.space == "macro" else \

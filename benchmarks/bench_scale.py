@@ -92,7 +92,7 @@ class _server:
 
 def cpu_step_cost(steps: int, batch: int) -> tuple[float, int]:
     """(seconds per image of a C16N5 single-path train step on this CPU, gradient bytes)."""
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     family = get_family("nb201")
     space, net = family.space(), family.build_supernet("weight_sharing", channels=16, cells=5)
@@ -124,7 +124,7 @@ def train_steps(mode: str, channels: int, cells: int, steps: int, batch: int) ->
 
     from nasengine.distributed import RankSplit, init
     from nasengine.parallel import ThreadSplit, WholeBatch
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     family = get_family("nb201")
     space = family.space()

@@ -38,7 +38,7 @@ from nasengine.benchmark import NB201Table
 from nasengine.config import load_config
 from nasengine.plots import line_plot
 from nasengine.search.study import ArchSearch, SearchResult
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 OPTIMIZERS = ["random", "evolution", "tpe"]
 

@@ -50,7 +50,7 @@ EXTRA_ENGINES = ["nasengine-nchw", "nni-alloc"]  # ablations, only when asked fo
 
 
 def random_archs(n: int, seed: int = 0) -> list[dict[str, str]]:
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     space = get_family("nb201").space()
     rng = random.Random(seed)
@@ -58,7 +58,7 @@ def random_archs(n: int, seed: int = 0) -> list[dict[str, str]]:
 
 
 def nasengine_step_fn(channels: int, cells: int, channels_last: bool):
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     net = get_family("nb201").build_supernet("weight_sharing", channels=channels, cells=cells,
                                              num_classes=10)

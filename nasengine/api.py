@@ -28,7 +28,7 @@ from .runfolder import guard_overwrite, locked, remove_stale_temps
 from .samplers import SAMPLERS, Sampler
 from .samplers.base import SamplerContext
 from .space import Sample, SearchSpace
-from .spaces import SpaceFamily, get_family
+from .families import SpaceFamily, get_family
 
 if TYPE_CHECKING:  # pragma: no cover
     from .benchmark.truth import GroundTruth

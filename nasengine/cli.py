@@ -232,9 +232,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _gradient_search(args)
     config, out, progress = _config(args), _out(args), not args.no_progress
     if config.estimate_cost and args.command in ("train", "run"):
-        from .cost import describe_estimate, estimate_cost
+        from .cost import format_estimate, estimate_cost
 
-        print(describe_estimate(estimate_cost(config)), flush=True)
+        print(format_estimate(estimate_cost(config)), flush=True)
     if args.command == "train":
         api.train(config, out, resume=args.resume, progress=progress, overwrite=args.overwrite)
         if is_writer():
@@ -323,7 +323,7 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .spaces import describe, get_family
+    from .families import arch_info, get_family
 
     from .validation import check_rule, at_least
 
@@ -337,14 +337,14 @@ def _info(args: argparse.Namespace) -> int:
     else:
         given = {"channels": args.channels, "cells": args.cells, "num_classes": args.classes}
         known = family.options()
-        info = describe(space.parse(args.arch), family,
+        info = arch_info(space.parse(args.arch), family,
                         **{k: v for k, v in given.items() if known is None or k in known})
     print(json.dumps(info))
     return 0
 
 
 def _spaces(args: argparse.Namespace) -> int:
-    from .spaces import get_family, space_names
+    from .families import get_family, space_names
 
     for name in space_names():
         try:

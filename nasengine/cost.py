@@ -89,7 +89,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def describe_estimate(est: dict[str, Any], cells: int = 1, workers: int = 1) -> str:
+def format_estimate(est: dict[str, Any], cells: int = 1, workers: int = 1) -> str:
     """One line a user can decide on: hours of training and ranking, and what it rests on."""
     total = est["total_seconds"] * cells / max(1, min(workers, cells))
     what = f"{cells} cells on {workers} workers: " if cells > 1 else ""

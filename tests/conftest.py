@@ -63,7 +63,7 @@ def synthetic_nb201(tmp_path_factory) -> Path:
     import numpy as np
 
     from nasengine.benchmark import NB201Table
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     space = get_family("nb201").space()
     archs = [space.format(space.decode(i)) for i in range(len(space))]

@@ -2,7 +2,7 @@
 import torch
 
 from nasengine.config import load_config
-from nasengine.cost import describe_estimate, estimate_cost
+from nasengine.cost import format_estimate, estimate_cost
 
 
 def test_estimate_counts_the_runs_steps_and_archs_and_leaves_rng_alone(cifar10_path):
@@ -15,7 +15,7 @@ def test_estimate_counts_the_runs_steps_and_archs_and_leaves_rng_alone(cifar10_p
     assert torch.equal(torch.rand(3), expected)
     assert est["train_steps"] == 3 * (256 // 64) and 0 < est["archs"] <= 20  # distinct archs
     assert 0 < est["step_seconds"] and 0 < est["rank_seconds"] < est["total_seconds"]
-    line = describe_estimate(est, cells=4, workers=2)
+    line = format_estimate(est, cells=4, workers=2)
     assert line.startswith("estimated cost on cpu: 4 cells on 2 workers:") and "12 steps" in line
 
 

@@ -5,7 +5,7 @@ from torch import nn
 
 from nasengine.errors import ConfigError
 from nasengine.evaluate import BN_PROTOCOLS, BatchStatistics, Evaluator, Recalibration
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 FAMILY = get_family("nb201")
 ARCH = FAMILY.space().parse(

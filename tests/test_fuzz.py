@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from nasengine import cli
 from nasengine.config import RunConfig, load_config
 from nasengine.errors import NasEngineError
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 FUZZ = settings(max_examples=int(os.environ.get("NASENGINE_FUZZ_EXAMPLES", "40")), deadline=None, derandomize=os.environ.get("NASENGINE_FUZZ_RANDOM") is None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,7 +7,7 @@ from nasengine import api
 from nasengine.cli import main
 from nasengine.config import load_config
 from nasengine.errors import ConfigError
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 TINY = ["supernet.channels=4", "data.train_limit=384", "data.valid_images=128",
         "train.batch_size=64", "train.epochs=1", "sampler.name=shiftnas",

@@ -10,7 +10,7 @@ import torch
 from nasengine.device import tune_cpu_allocator
 from nasengine.errors import ConfigError
 from nasengine.parallel import ThreadSplit, WholeBatch, step_runner
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 ARCH = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"
 

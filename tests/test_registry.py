@@ -12,7 +12,7 @@ from nasengine.registry import Registry
 from nasengine.samplers import SAMPLERS
 from nasengine.search.gradient import RELAXATIONS
 from nasengine.search.optimizers import OPTIMIZERS, create_optimizer
-from nasengine.spaces import SPACES
+from nasengine.families import SPACES
 from nasengine.supernet.sharing import SHARING
 
 create_optimizer("random", 0)  # registers the bundled optimizers

@@ -8,7 +8,7 @@ from nasengine import api
 from nasengine.config import load_config
 from nasengine.errors import CheckpointError, TrainingError
 from nasengine.samplers import UniformSampler
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 from nasengine.train import Trainer, read_metrics
 
 TINY = ["supernet.channels=4", "data.train_limit=512", "train.batch_size=64", "train.epochs=2"]

@@ -1,7 +1,7 @@
 """Ground truth owned by a search space: a :class:`Benchmark`, the metric that is the
 "true accuracy", and optionally the column holding parameter counts.
 
-A family returns one from :meth:`~nasengine.spaces.SpaceFamily.ground_truth` (NB201 its
+A family returns one from :meth:`~nasengine.families.SpaceFamily.ground_truth` (NB201 its
 table; any space a :class:`CSVBenchmark` keyed by its own arch strings) or None, in
 which case rankings report the supernet's order and complexity without a tau.
 """

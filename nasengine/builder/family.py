@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import NasEngineError, SpaceError
 from ..space import Categorical, Sample, SearchSpace
-from ..spaces import SpaceFamily
+from ..families import SpaceFamily
 from ..supernet.base import Supernet
 from .context import Build, building, running
 from .layers import Path, copy_into, trace

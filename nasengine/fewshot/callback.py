@@ -30,7 +30,7 @@ class FewShotSplitting:
         batches = first_batches(end.loader, strategy.batches)
         lineage = self.tree.split_leaves(end.epoch, level, batches)
         if end.out_dir is not None:
-            write_tree(self.tree.describe(), Path(end.out_dir))
+            write_tree(self.tree.tree_data(), Path(end.out_dir))
         return lineage
 
 

@@ -19,7 +19,7 @@ STEM = "fewshot_tree"
 
 
 def write_tree(data: dict[str, Any], out_dir: Path) -> list[Path]:
-    """Write the JSON, text and PNG views of a tree's data (its ``describe()``) into
+    """Write the JSON, text and PNG views of a tree's data (its ``tree_data()``) into
     ``out_dir``."""
     return [atomic_write_json(out_dir / f"{STEM}.json", data),
             atomic_write_text(out_dir / f"{STEM}.txt", tree_text(data)),

@@ -197,8 +197,8 @@ class FewShotSupernet(Supernet):
         self.set_extra_state(state_dict["_extra_state"])
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
-    def describe(self) -> dict[str, Any]:
-        """The tree as JSON-able data: settings and every node."""
+    def tree_data(self) -> dict[str, Any]:
+        """The tree as JSON-able data: settings and every node (what its report shows)."""
         return {"strategy": self.strategy.describe() if self.strategy else None,
                 "split_epochs": self.schedule.split_epochs if self.schedule else [],
                 "decisions": self.decisions, "space_size": len(self.space),

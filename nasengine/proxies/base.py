@@ -52,7 +52,7 @@ class Proxy(ABC):
 class ArchProxy(Proxy):
     """A proxy of one arch's network; ``function_only`` proxies may be shared by archs
     whose networks compute the same function from the same weights (see
-    :meth:`nasengine.spaces.SpaceFamily.canonical`): dead parts add exactly 0 to them."""
+    :meth:`nasengine.families.SpaceFamily.canonical`): dead parts add exactly 0 to them."""
 
     function_only: bool = True
 

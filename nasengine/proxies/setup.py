@@ -9,7 +9,7 @@ import torch
 
 from ..errors import ConfigError
 from ..space import Sample
-from ..spaces import get_family
+from ..families import get_family
 from .base import PROXIES
 from .table import ProbeSetup, ProxyTable, probe_batch
 

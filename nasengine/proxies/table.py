@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from ..forking import can_fork, forked_map, inherited
 from ..paths import cache_dir
 from ..space import Sample
-from ..spaces import SpaceFamily
+from ..families import SpaceFamily
 from .base import PROXIES, ArchProxy, Batch, Probe, Proxy
 
 CHUNK = 4  # archs per worker task: small enough for a smooth progress bar

@@ -32,9 +32,9 @@ def run_study(study: StudyConfig, out: str | Path, workers: int | None = None,
     if pending and not report_only:
         n = min(workers or study.workers, len(pending))
         if any(c.config.estimate_cost for c in pending):
-            from ..cost import describe_estimate, estimate_cost
+            from ..cost import format_estimate, estimate_cost
 
-            log(describe_estimate(estimate_cost(pending[0].config), cells=len(pending),
+            log(format_estimate(estimate_cost(pending[0].config), cells=len(pending),
                                   workers=n))
         log(f"study: {len(pending)} of {len(cells)} cells to run, {n} worker(s); "
             f"{len(cells) - len(pending)} finished")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from nasengine.space import Sample, SearchSpace
-from nasengine.spaces import SPACES, SpaceFamily
+from nasengine.families import SPACES, SpaceFamily
 
 from .model import EntangledMBConv, MacroStandalone, MacroSupernet, MBConv
 from .space import DEPTHS, EXPANDS, KERNELS, MacroSpace, block_label, depth_label

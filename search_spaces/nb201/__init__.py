@@ -6,7 +6,7 @@ from typing import Any, Callable
 from nasengine.benchmark import GroundTruth, NB201Table, accuracy_column
 from nasengine.config import EvalConfig
 from nasengine.space import Sample, SearchSpace
-from nasengine.spaces import SPACES, SpaceFamily
+from nasengine.families import SPACES, SpaceFamily
 
 from .graph import effective_arch
 from .model import NB201Standalone, NB201Supernet

@@ -6,7 +6,7 @@ from torch import nn
 from nasengine import builder as nb
 from nasengine.complexity import count_params
 from nasengine.errors import ConfigError, SpaceError
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 torch.set_num_threads(1)
 TINY = "examples.tiny_cnn:TinyCNN"

@@ -9,7 +9,7 @@ from torch import nn
 from nasengine.cli import main
 from nasengine.complexity import count_params
 from nasengine.errors import SpaceError
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 pytest.importorskip("pytorch_lightning")  # NNI's NAS modules import it
 with warnings.catch_warnings():

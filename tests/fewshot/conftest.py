@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from nasengine.space import Categorical, SearchSpace
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 from nasengine.supernet.base import Supernet
 
 torch.set_num_threads(1)

@@ -66,7 +66,7 @@ def test_gm_options_are_checked():
 def test_gm_on_a_supernet_without_choice_modules_is_refused_before_training():
     from nasengine.config import FewShotConfig
     from nasengine.fewshot import FewShotSupernet
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     macro = get_family("macro").build_supernet("entangled", channels=2)  # names no modules
     with pytest.raises(ConfigError, match="choice_modules\\(\\) names none.*exhaustive"):

@@ -109,7 +109,7 @@ def test_resumed_tree_run_equals_the_uninterrupted_run(gm_config, tmp_path, part
     resumed.trainer(tmp_path / "cut").fit(resume=True)
 
     assert len(full.supernet.leaf_ids) == 4
-    assert untimed(resumed.supernet.describe()) == untimed(full.supernet.describe())
+    assert untimed(resumed.supernet.tree_data()) == untimed(full.supernet.tree_data())
     a, b = full.supernet.state_dict(), resumed.supernet.state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a if k != "_extra_state")

@@ -84,7 +84,7 @@ def test_state_dict_rebuilds_the_tree_before_loading_weights(nb201_supernet):
     assert all(torch.equal(a[k], b[k]) for k in a if k != "_extra_state")
     assert [len(fresh.leaves[str(i)].space) for i in fresh.leaf_ids] == \
         [len(tree.leaves[str(i)].space) for i in tree.leaf_ids]
-    assert "split on 1<-0" in tree_text(fresh.describe())
+    assert "split on 1<-0" in tree_text(fresh.tree_data())
     with pytest.raises(CheckpointError, match="one-shot supernet"):
         fresh.load_state_dict(nb201_supernet.state_dict())
 

@@ -9,7 +9,7 @@ import pytest
 
 from nasengine.errors import ConfigError
 from nasengine.proxies import PROXIES, ArchProxy, Probe
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 SMALL_NETS = {"nb201": {"channels": 4, "cells": 1}, "macro": {"channels": 4}}
 ARCH_PROXIES = [n for n in PROXIES.names() if isinstance(PROXIES.create(n), ArchProxy)]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nasengine.proxies import PROXIES, Probe
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 
 def hand_net() -> nn.Module:

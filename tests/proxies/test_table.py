@@ -8,7 +8,7 @@ import pytest
 
 from nasengine.proxies import PROXIES, ArchProxy
 from nasengine.proxies.table import ProbeSetup, ProxyTable
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 NET = {"channels": 4, "cells": 1}
 

@@ -5,7 +5,7 @@ import pytest
 
 from nasengine.errors import ConfigError
 from nasengine.samplers.regions import LinearComplexity, Regions
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 WIDTH = {"channels": 4, "cells": 1, "num_classes": 10}
 

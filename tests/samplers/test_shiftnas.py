@@ -11,7 +11,7 @@ from nasengine.errors import ConfigError
 from nasengine.samplers import SAMPLERS, ShiftNASSampler
 from nasengine.samplers.base import SamplerContext
 from nasengine.space import Categorical, SearchSpace
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 from nasengine.supernet.entangled import MixtureSupernet
 from nasengine.train import read_metrics
 

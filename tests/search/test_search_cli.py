@@ -47,7 +47,7 @@ def test_bad_option_exits_2_with_the_fix(trained, capsys):
 
 def test_parameter_limit_keeps_every_trial_under_it(trained, nb201_table_path, capsys):
     """The limit is measured on the run's own network (C=4, N=1), not the family default."""
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     assert search(trained, "--optimizer", "evolution", "--max-params", "0.009") == 0
     report = json.loads((trained / "search.json").read_text())
@@ -61,7 +61,7 @@ def test_parameter_limit_keeps_every_trial_under_it(trained, nb201_table_path, c
 
 def test_complexity_is_measured_once_per_arch():
     from nasengine.api import cached_complexity, complexity_limit
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     family, calls = get_family("nb201"), []
     measure = family.complexity
@@ -74,7 +74,7 @@ def test_complexity_is_measured_once_per_arch():
 def test_unknown_or_negative_limits_are_refused(trained):
     from nasengine.api import complexity_limit
     from nasengine.errors import ConfigError
-    from nasengine.spaces import get_family
+    from nasengine.families import get_family
 
     family = get_family("nb201")
     with pytest.raises(ConfigError, match="positive"):

@@ -15,7 +15,7 @@ from nasengine.config import EvalConfig, FewShotConfig, load_config
 from nasengine.errors import ConfigError
 from nasengine.fewshot import FewShotSupernet, similarities
 from nasengine.supernet.base import has_choice_modules
-from nasengine.spaces import get_family, space_names
+from nasengine.families import get_family, space_names
 from nasengine.train import read_metrics
 
 torch.set_num_threads(1)

@@ -6,7 +6,7 @@ import torch
 
 from nasengine.complexity import count_params
 from nasengine.errors import SpaceError
-from nasengine.spaces import describe, get_family
+from nasengine.families import arch_info, get_family
 from search_spaces.macro import EntangledMBConv, MacroSpace, MBConv, block_label, depth_label
 from search_spaces.macro.model import stage_widths
 
@@ -50,7 +50,7 @@ def test_complexity_grows_with_every_decision():
         assert bigger["params"] > info["params"] and bigger["flops"] > info["flops"], label
     # an inert block (past its stage's depth) changes nothing
     assert FAMILY.complexity({**base, "s1.b3.kernel": 7}, channels=C) == info
-    assert describe(base, FAMILY, channels=C)["params"] == info["params"]
+    assert arch_info(base, FAMILY, channels=C)["params"] == info["params"]
 
 
 def test_extracted_standalone_computes_the_supernet_path():

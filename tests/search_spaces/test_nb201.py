@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nasengine.errors import SpaceError
-from nasengine.spaces import describe, get_family
+from nasengine.families import arch_info, get_family
 from search_spaces.nb201 import LABELS, OPS, NB201Space
 
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -62,7 +62,7 @@ def test_arch_outside_a_restricted_space_is_rejected(space):
                                                  (ALL_NONE, 73306, 7783050),
                                                  (INDEX0, 129306, 15647370)])
 def test_complexity_matches_nb201(space, arch, params, flops):
-    info = describe(space.parse(arch), get_family("nb201"))
+    info = arch_info(space.parse(arch), get_family("nb201"))
     assert (info["params"], info["flops"]) == (params, flops)
 
 

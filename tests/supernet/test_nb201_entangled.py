@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from nasengine import api
 from nasengine.config import load_config
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 from nasengine.supernet import EntangledEdge, mixture_forward
 from search_spaces.nb201 import OPS, NB201Space
 from search_spaces.nb201.graph import effective_arch

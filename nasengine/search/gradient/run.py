@@ -19,7 +19,7 @@ import torch
 from ...data import BatchAugment, TensorLoader, load_cifar, split_train_valid
 from ...device import resolve_device
 from ...registry import Registry
-from ...spaces import get_family
+from ...families import get_family
 from ...validation import at_least, check_rule
 from .darts import DartsConfig, DartsSearch
 

@@ -6,7 +6,7 @@ import torch
 
 from nasengine.errors import ConfigError
 from nasengine.search import ArchParameters, DartsConfig, DartsSearch
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 from nasengine.supernet import Supernet
 
 MACRO = get_family("macro")

@@ -6,7 +6,7 @@ import pytest
 
 from nasengine.cli import main
 from nasengine.search.gradient import GRADIENT_SEARCHES, DartsConfig
-from nasengine.spaces import get_family
+from nasengine.families import get_family
 
 
 def test_presets_share_the_darts_defaults_and_gdas_anneals_gumbel():

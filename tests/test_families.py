@@ -4,17 +4,17 @@ import textwrap
 import pytest
 import torch
 
-from nasengine import spaces
+from nasengine import families
 from nasengine.cli import main
 from nasengine.config import SupernetConfig
 from nasengine.errors import ConfigError, SpaceError
-from nasengine.spaces import SPACES, get_family, space_names
+from nasengine.families import SPACES, get_family, space_names
 
 PLUGIN = '''
 import torch
 from torch import nn
 from nasengine.space import Categorical, SearchSpace
-from nasengine.spaces import SpaceFamily
+from nasengine.families import SpaceFamily
 from nasengine.supernet.base import Supernet
 from nasengine.supernet.sharing import SHARING
 
@@ -60,7 +60,7 @@ def plugin(tmp_path, monkeypatch):
     space_names()  # the bundled families, registered before the registry is copied
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(SPACES, "_entries", dict(SPACES._entries))
-    monkeypatch.setattr(spaces, "_DISCOVERED", False)
+    monkeypatch.setattr(families, "_DISCOVERED", False)
     return tmp_path
 
 

@@ -136,7 +136,7 @@ def get_family(name: str) -> SpaceFamily:
         return as_family(_import(name), name)
     known = ", ".join(SPACES.names()) or "(none)"
     raise ConfigError(f"unknown search space {name!r}; known: {known}. Register yours in one of "
-                      f"three ways: decorate its family with @nasengine.spaces.SPACES.register"
+                      f"three ways: decorate its family with @nasengine.families.SPACES.register"
                       f"({name!r}); declare an entry point '{name} = pkg.module:Factory' in the "
                       f"group {ENTRY_POINT_GROUP!r} of an installed package; or give "
                       f"supernet.space=\"pkg.module:Factory\" directly")
@@ -228,7 +228,9 @@ def space_names() -> list[str]:
     return SPACES.names()
 
 
-def describe(arch: Mapping[str, Any], family: SpaceFamily, **config: Any) -> dict[str, Any]:
+def arch_info(arch: Mapping[str, Any], family: SpaceFamily, **config: Any) -> dict[str, Any]:
+    """What ``nasengine info --arch`` prints: the arch's string, id, the space's size and
+    the stand-alone network's complexity (params, FLOPs) at ``config``."""
     space = family.space()
     sample = space.validate(arch)
     return {"arch": space.format(sample), "id": space.encode(sample), "size": len(space),
