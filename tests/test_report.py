@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nasengine.proxies.hybrid import hybrid_ranking
-from nasengine.report import RankingData, ranking_report, verdict
+from nasengine.report import RankingData, ranking_report, summary_markdown, verdict
 
 PROTOCOL = {"bn": "batch", "eval_images": 100, "archs": "random", "oracle": "cifar10/test"}
 
@@ -84,3 +84,40 @@ def test_hybrid_members_must_have_been_computed():
 
     with pytest.raises(ConfigError, match="were not computed"):
         hybrid_ranking(synthetic(), ["jacob_cov"])
+
+
+def _report(**metrics) -> dict:
+    """A report as ranking.json holds it, with the given Kendall tau per scorer."""
+    def scorer(tau):
+        return {"kendall_tau": tau, "spearman_rho": tau, "top1_true_acc": 93.5,
+                "top1_true_rank": 3, "ci95": {"kendall_tau": [tau - 0.1, tau + 0.1]}}
+    return {"protocol": {"bn": "recalibrate", "recal_batches": 10, "eval_images": 256,
+                         "n_archs": 50, "oracle": "cifar10/test",
+                         "checkpoint": {"epoch": 3, "epochs": 12, "finished": False}},
+            "archs_per_s": 4.0, "supernet": scorer(metrics.pop("supernet")),
+            "params_proxy": scorer(metrics.pop("params")),
+            "rivals": {name: scorer(tau) for name, tau in metrics.items() if name != "hybrid"},
+            **({"hybrid": scorer(metrics["hybrid"])} if "hybrid" in metrics else {})}
+
+
+def test_verdict_a_tie_is_not_a_win_and_the_hybrid_must_beat_both():
+    assert verdict(_report(supernet=0.5, params=0.5)) == (
+        "The supernet (+0.500) does NOT beat the #params proxy (+0.500) on Kendall tau "
+        "over 50 archs.")
+    text = verdict(_report(supernet=0.6, params=0.5, naswot=0.55, hybrid=0.58))
+    assert text.startswith("The supernet (+0.600) beats the strongest free rival, the naswot "
+                           "proxy (+0.550)")
+    assert text.endswith("The hybrid ranking (+0.580) does NOT beat both.")
+    assert "the #params proxy (+0.500)" in verdict(_report(supernet=0.4, params=0.5, naswot=0.5))
+
+
+def test_summary_markdown_shows_the_protocol_every_scorer_and_an_unfinished_checkpoint():
+    md = summary_markdown(_report(supernet=0.6, params=0.5, naswot=0.55))
+    lines = md.splitlines()
+    assert lines[0] == "# Ranking report (50 archs, oracle cifar10/test)"
+    assert "BN protocol: `recalibrate`, recal_batches=10; 256 held-out images per arch" in md
+    assert "| metric | supernet | #params proxy | naswot |" in lines
+    assert "| kendall_tau | 0.600 [0.50, 0.70] | 0.500 [0.40, 0.60] | 0.550 [0.45, 0.65] |" in lines
+    assert "| regret | - | - | - |" in lines  # not measured: a dash, not a made-up number
+    assert "**Unfinished supernet**: checkpoint of epoch 3 of 12." in md
+    assert lines[-1] == verdict(_report(supernet=0.6, params=0.5, naswot=0.55))

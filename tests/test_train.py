@@ -1,4 +1,6 @@
 """Training on a slice of real CIFAR-10: exact resume, clear failures."""
+import csv
+import gzip
 import json
 
 import pytest
@@ -65,7 +67,14 @@ def test_end_to_end_run_writes_a_report(cifar10_path, nb201_table_path, tmp_path
         assert (tmp_path / name).stat().st_size > 0
     saved = json.loads((tmp_path / "ranking.json").read_text())
     assert saved["protocol"]["bn"] == "batch" and saved["protocol"]["n_archs"] == 20
-    assert -1 <= report["supernet"]["kendall_tau"] <= 1
+    with gzip.open(nb201_table_path, "rt") as f:  # the truth, read here, not by the engine
+        truth = {row["arch"]: float(row["cifar10_test_acc"]) for row in csv.DictReader(f)}
+    with open(tmp_path / "scores.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 20 and all(float(r["true_acc"]) == pytest.approx(truth[r["arch"]])
+                                   for r in rows)
+    pick = max(rows, key=lambda r: float(r["supernet_acc"]))
+    assert report["supernet"]["top1_true_acc"] == pytest.approx(truth[pick["arch"]])
     assert "#params proxy" in (tmp_path / "ranking.md").read_text()
 
 

@@ -21,8 +21,11 @@ def space() -> NB201Space:
 
 
 def test_space_shape(space):
-    assert len(space) == 15625 and space.labels == list(LABELS)
-    assert LABELS == ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
+    assert len(space) == len(OPS) ** 6 == 15625 and space.labels == list(LABELS)
+    # each label is the edge "target<-source" that the official string places the op on
+    assert space.parse(INDEX0) == {"1<-0": "avg_pool_3x3", "2<-0": "nor_conv_1x1",
+                                   "2<-1": "skip_connect", "3<-0": "nor_conv_1x1",
+                                   "3<-1": "skip_connect", "3<-2": "skip_connect"}
 
 
 def test_arch_string_round_trip_over_whole_space(space):
