@@ -381,7 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"path, its permissions and free space", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"nasengine: interrupted; {_CONTINUE.get(args.command, 'nothing was lost')}",
+        kind = "gradient" if args.command == "search" and _gradient(args.optimizer) else \
+            args.command
+        print(f"nasengine: interrupted; {_CONTINUE.get(kind, 'nothing was lost')}",
               file=sys.stderr)
         return 130
 
@@ -391,6 +393,7 @@ _CONTINUE = {  # what a Ctrl-C keeps, and the command that carries on
     "run": "the last finished epoch is checkpointed (continue with --resume)",
     "search": "finished trials are stored in the study (--out/search.db or --storage; run "
               "the same search command again to continue)",
+    "gradient": "a gradient search keeps no checkpoint (run it again to start over)",
     "rank": "nothing was written (run rank again)",
     "study": "finished cells are checkpointed (rerun the same command to continue)",
 }

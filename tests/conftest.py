@@ -77,6 +77,40 @@ def synthetic_nb201(tmp_path_factory) -> Path:
     return NB201Table(range(len(archs)), archs, columns, source="synthetic").save(path)
 
 
+@pytest.fixture(scope="session")
+def table_truth():
+    """``table_truth(path)``: an NB201-format table's CIFAR-10 test accuracy per arch, read
+    with the csv module, not by the engine, so reports are checked against the truth itself."""
+    import csv
+    import gzip
+
+    def read(path: Path) -> dict[str, float]:
+        with gzip.open(path, "rt") as f:
+            return {row["arch"]: float(row["cifar10_test_acc"]) for row in csv.DictReader(f)}
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def check_ranking(table_truth):
+    """``check(out, table_path, n)``: the ranking in ``out`` lists ``n`` archs whose true
+    accuracies, and whose supernet top-1 pick's, are the table's."""
+    import csv
+    import json
+
+    def check(out: Path, table_path: Path, n: int) -> dict:
+        truth, report = table_truth(table_path), json.loads((out / "ranking.json").read_text())
+        with open(out / "scores.csv") as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == n and all(float(r["true_acc"]) == pytest.approx(truth[r["arch"]])
+                                      for r in rows)
+        pick = max(rows, key=lambda r: float(r["supernet_acc"]))
+        assert report["supernet"]["top1_true_acc"] == pytest.approx(truth[pick["arch"]])
+        return report
+
+    return check
+
+
 @pytest.fixture
 def train_twice(tmp_path):
     """``run(config, stop_after)`` -> (pipeline trained uninterrupted, pipeline stopped after

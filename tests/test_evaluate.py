@@ -110,6 +110,7 @@ def test_channels_last_evaluation_matches_the_plain_layout(net):
         torch.testing.assert_close(quick, plain, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_forked_workers_give_the_serial_scores_in_order(net):
     """Process-parallel ranking returns each arch's own score, as one serial process would."""
     import random

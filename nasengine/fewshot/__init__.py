@@ -15,6 +15,6 @@ from .strategies import (SPLIT_STRATEGIES, ExhaustiveSplit, GradientMatchingSpli
 from .tree import FewShotSupernet, Node
 
 __all__ = ["PARTITIONERS", "SPLIT_STRATEGIES", "Bipartition", "ExhaustiveSplit",
-           "FewShotSplitting", "FewShotSupernet", "GradientMatchingSplit", "Node", "SplitProposal", "SplitSchedule",
-           "SplitStrategy", "cosine_matrix", "create_strategy", "partition", "shared_parameters",
+           "FewShotSplitting", "FewShotSupernet", "GradientMatchingSplit", "Node",
+           "SplitProposal", "SplitSchedule", "SplitStrategy", "cosine_matrix", "create_strategy", "partition", "shared_parameters",
            "similarities", "tree_text", "write_tree"]

@@ -97,6 +97,7 @@ def gm_config(cifar10_path):
     return load_config("smoke", TINY + GM)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parts", [1, 2])
 def test_resumed_tree_run_equals_the_uninterrupted_run(gm_config, tmp_path, parts):
     """Also with split batches, whose replicas must follow the tree as it splits."""

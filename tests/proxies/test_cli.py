@@ -44,6 +44,7 @@ def trained(cifar10_path, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_rank_reports_every_configured_proxy_and_the_hybrid(trained, nb201_table_path,
                                                              tmp_path, capsys):
     args = ["rank", "--config", "smoke", "--out", str(trained), "--no-progress",
@@ -57,6 +58,7 @@ def test_rank_reports_every_configured_proxy_and_the_hybrid(trained, nb201_table
     assert "hybrid" in out and "strongest free rival" in out
 
 
+@pytest.mark.slow
 def test_search_maximises_the_hybrid(trained, nb201_table_path, tmp_path):
     args = ["search", "--config", "smoke", "--out", str(trained), "--no-progress",
             "--budget", "4", "--optimizer", "random", "--score", "hybrid",

@@ -1,6 +1,4 @@
 """``nasengine search`` on a supernet trained on real CIFAR-10, judged against NB201."""
-import csv
-import gzip
 import json
 
 import pytest
@@ -24,17 +22,11 @@ def search(out, *extra: str) -> int:
     return main(args + [f"--set={s}" for s in SMOKE] + list(extra))
 
 
-def nb201_test_acc(path) -> dict[str, float]:
-    """The NB201 table's CIFAR-10 test accuracy per arch (read here, not by the engine)."""
-    with gzip.open(path, "rt") as f:
-        return {row["arch"]: float(row["cifar10_test_acc"]) for row in csv.DictReader(f)}
-
-
-def test_search_reports_the_pick_and_its_regret(trained, nb201_table_path, capsys):
+def test_search_reports_the_pick_and_its_regret(trained, nb201_table_path, table_truth, capsys):
     assert search(trained, "--optimizer", "tpe") == 0
     report = json.loads((trained / "search.json").read_text())
     assert report["trials"] == 6 and 1 <= report["evaluations"] <= 6
-    best, truth = report["best"], nb201_test_acc(nb201_table_path)
+    best, truth = report["best"], table_truth(nb201_table_path)
     assert best["arch"] == max(report["trials_log"], key=lambda t: t["score"])["arch"]
     assert best["true_acc"] == pytest.approx(truth[best["arch"]])
     assert best["regret"] == pytest.approx(max(truth.values()) - truth[best["arch"]])

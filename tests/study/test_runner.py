@@ -23,6 +23,7 @@ def finished(tmp_path_factory, tiny_study, cifar10_path):
     return path, root / "out", report, lines
 
 
+@pytest.mark.slow
 def test_tiny_study_reports_every_column_for_every_method(finished):
     _, out, report, lines = finished
     assert lines[-1].startswith("study: 4 of 4 cells to run, 2 worker(s)")
@@ -46,6 +47,7 @@ def test_tiny_study_reports_every_column_for_every_method(finished):
     assert json.loads((out / "study.json").read_text())["rows"].keys() == report["rows"].keys()
 
 
+@pytest.mark.slow
 def test_tau_over_epochs_has_one_entry_per_seed_and_tracked_epoch(finished):
     _, out, report, _ = finished
     assert {m: {e: len(v) for e, v in curve.items()} for m, curve in report["track"].items()} \
@@ -53,6 +55,7 @@ def test_tau_over_epochs_has_one_entry_per_seed_and_tracked_epoch(finished):
     assert len((out / "tau_epochs.csv").read_text().splitlines()) == 1 + 4
 
 
+@pytest.mark.slow
 def test_resume_reruns_only_unfinished_cells_and_refuses_another_protocol(finished, tmp_path):
     path, out, report, _ = finished
     lines = []
@@ -75,6 +78,7 @@ def test_resume_reruns_only_unfinished_cells_and_refuses_another_protocol(finish
         run_study(load_study(tmp_path / "other.toml"), out)
 
 
+@pytest.mark.slow
 def test_report_only_cli_prints_the_table_and_bad_input_exits_2(finished, capsys):
     path, out, _, _ = finished
     assert main(["study", str(path), "--out", str(out), "--report-only"]) == 0
@@ -84,6 +88,7 @@ def test_report_only_cli_prints_the_table_and_bad_input_exits_2(finished, capsys
     assert "study config" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_api_study_is_the_same_report(finished):
     path, out, report, _ = finished
     assert api.study(path, out, report_only=True, progress=False)["rows"]["#params"] == \

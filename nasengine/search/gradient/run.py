@@ -1,4 +1,5 @@
-"""``nasengine search --optimizer darts|gdas``: a gradient search on real CIFAR-10, ending in one arch.
+"""``nasengine search --optimizer darts|gdas``: a gradient search on real CIFAR-10 that ends
+in one arch.
 
 The method names a registered preset of :class:`GradientSearchOptions`; every default
 lives in that class (and in :class:`DartsConfig` it extends), and ``--option KEY=VALUE``

@@ -43,3 +43,14 @@ def test_cli_gradient_search_on_real_cifar_ends_in_a_discrete_arch(cifar10_path,
     assert result["config"]["relaxation"] == "gumbel" and result["config"]["alpha_lr"] == 3e-4
     assert result["history"][-1]["temperature"] == pytest.approx(0.1)
     assert '"params"' in capsys.readouterr().out
+
+
+def test_ctrl_c_says_a_gradient_search_starts_over(monkeypatch, tmp_path, capsys):
+    import nasengine.search.gradient as gradient
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gradient, "gradient_search", interrupted)
+    assert main(["search", "--optimizer", "darts", "--out", str(tmp_path)]) == 130
+    assert "a gradient search keeps no checkpoint" in capsys.readouterr().err
