@@ -42,6 +42,8 @@ from nasengine.proxies import PROXIES, Probe
 from nasengine.proxies.setup import arch_list, proxy_table
 from nasengine.report import orderable, ranking_report
 
+from _table import mean_std
+
 #: Spearman ρ over all 15,625 archs vs the cifar10-valid model's test accuracy, batch 64
 #: of real images (Abdelfattah et al., zero-cost-nas); AZ-NAS notebook (NATS cifar10
 #: test, random inputs, batch 64): τ 0.741 / ρ 0.913 for its log-rank ensemble
@@ -142,6 +144,8 @@ def run_scores(pipe: api.Pipeline, run: Path, seed: int) -> tuple[list, list[flo
 
 
 def compare(args: argparse.Namespace) -> None:
+    """Per run the rows of every scorer; then each (method, sample, truth, scorer) over runs."""
+    rows: list[dict] = []
     print("| run | arch_seed | truth | scorer | Kendall τ | P@top-5% | top-1 regret in sample |")
     print("|---|---|---|---|---|---|---|")
     for run in map(Path, args.runs):
@@ -155,32 +159,69 @@ def compare(args: argparse.Namespace) -> None:
             pipe = api.build(from_dict(values), progress=False)
             archs, scores, protocol = run_scores(pipe, run, seed)
             for dataset in args.datasets:
-                pipe.config.evaluate.oracle_dataset = dataset
-                data = api.ranking_data(pipe, archs, scores, protocol, progress=False)
-                report = ranking_report(data, run / "proxy-bench" / f"seed{seed}-{dataset}",
-                                        seconds=protocol["seconds"], config=pipe.config.to_dict(),
-                                        n_bootstrap=args.bootstrap, seed=seed)
-                rows = {"supernet": report["supernet"], "hybrid": report["hybrid"],
-                        "#params": report["params_proxy"], **report["rivals"]}
-                for name, m in rows.items():
-                    print(f"| {run.name} | {seed} | {dataset} | {name} | "
-                          f"{_fmt(m, 'kendall_tau')} | {m['precision_at_5']:.2f} | "
-                          f"{m['regret']:.2f} |")
+                rows += ranking_rows(args, pipe, run, seed, dataset, archs, scores, protocol)
             if args.search_budget:
-                search_rows(pipe.config, run, seed, args.search_budget)
+                rows += search_rows(pipe.config, run, seed, args.search_budget)
+    print(aggregate(rows))
 
 
-def search_rows(config, run: Path, seed: int, budget: int) -> None:
-    """Regret of a 100-trial evolution search maximising the supernet, then the hybrid."""
-    for score in ("supernet", "hybrid"):
-        out = run / "proxy-bench" / f"search-{score}-seed{seed}"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "checkpoint.pt").unlink(missing_ok=True)
-        (out / "checkpoint.pt").symlink_to((run / "checkpoint.pt").resolve())
-        report = api.search(config, out, "evolution", budget, seed, progress=False, score=score)
-        print(f"search {run.name} arch_seed {seed} objective {score}: regret "
+def _method(run: Path) -> str:
+    """``runs/samplers/PADA/seed0`` -> ``PADA``; a run folder not named seedN is its own method."""
+    return run.parent.name if run.name.startswith("seed") else run.name
+
+
+def ranking_rows(args: argparse.Namespace, pipe: api.Pipeline, run: Path, seed: int,
+                 dataset: str, archs: list, scores: list[float], protocol: dict) -> list[dict]:
+    """Every scorer's figures on one sample against one truth (and its report files)."""
+    pipe.config.evaluate.oracle_dataset = dataset
+    data = api.ranking_data(pipe, archs, scores, protocol, progress=False)
+    report = ranking_report(data, run / "proxy-bench" / f"seed{seed}-{dataset}",
+                            seconds=protocol["seconds"], config=pipe.config.to_dict(),
+                            n_bootstrap=args.bootstrap, seed=seed)
+    scorers = {"supernet": report["supernet"], "hybrid": report["hybrid"],
+               "#params": report["params_proxy"], **report["rivals"]}
+    out = []
+    for name, m in scorers.items():
+        print(f"| {run} | {seed} | {dataset} | {name} | {_fmt(m, 'kendall_tau')} | "
+              f"{m['precision_at_5']:.2f} | {m['regret']:.2f} |")
+        out.append({"method": _method(run), "arch_seed": seed, "truth": dataset,
+                    "scorer": name, "tau": m["kendall_tau"], "p5": m["precision_at_5"],
+                    "regret": m["regret"]})
+    return out
+
+
+def search_rows(config, run: Path, seed: int, budget: int) -> list[dict]:
+    """Regret of a ``budget``-trial evolution search maximising the supernet, the hybrid and
+    the proxies alone (``proxies.hybrid``'s members: AZ-NAS's ensemble)."""
+    out = []
+    for score in ("supernet", "hybrid", "proxies"):
+        folder = run / "proxy-bench" / f"search-{score}-seed{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+        (folder / "checkpoint.pt").symlink_to((run / "checkpoint.pt").resolve())
+        report = api.search(config, folder, "evolution", budget, seed, progress=False, score=score)
+        print(f"search {run} arch_seed {seed} objective {score}: regret "
               f"{report['best']['regret']:.2f} (true acc {report['best']['true_acc']:.2f}%, "
               f"{report['evaluations']} evaluations)")
+        out.append({"method": _method(run), "arch_seed": seed, "truth": "cifar10",
+                    "scorer": f"search: {score}", "search_regret": report["best"]["regret"]})
+    return out
+
+
+def aggregate(rows: list[dict]) -> str:
+    """Mean ± std over the runs of each method (one run per training seed)."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["arch_seed"], row["truth"], row["scorer"]),
+                          []).append(row)
+    lines = ["", "| method | arch_seed | truth | scorer | runs | Kendall τ | P@top-5% | "
+             "top-1 regret in sample | evolution-search regret |", "|---" * 9 + "|"]
+    for (method, seed, truth, scorer), mine in groups.items():
+        cells = [mean_std([r.get(k) for r in mine]) for k in ("tau", "p5", "regret",
+                                                               "search_regret")]
+        lines.append(f"| {method} | {seed} | {truth} | {scorer} | {len(mine)} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:

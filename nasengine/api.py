@@ -315,9 +315,10 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     ``complexity``: ``params``, ``flops``). ``cost`` makes it hardware-aware: the
     score against that cost (:func:`cost_measure`), for a multi-objective optimiser
     (``nsga2``); ``search.json`` then holds the Pareto front. ``score`` is what the
-    search maximises: ``supernet`` (its accuracy) or ``hybrid`` (the supernet and
+    search maximises: ``supernet`` (its accuracy), ``hybrid`` (the supernet and
     ``proxies.hybrid`` by log-rank among the evaluation sample; see
-    :mod:`nasengine.proxies.hybrid`).
+    :mod:`nasengine.proxies.hybrid`) or ``proxies`` (those proxies alone: the
+    training-free rival).
     ``optimizer="controller"`` proposes draws from the run's trained sampler (ENAS's final
     selection: sample N archs from the controller, keep the one the supernet scores best).
     """
@@ -398,11 +399,9 @@ def _supernet_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> Sea
     return evaluator.score, pipe.supernet.canonical, {}
 
 
-@SEARCH_SCORES.register("hybrid")
-def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
-    """The hybrid rule against the evaluation sample: its archs are scored by the supernet
-    and the proxies first (the proxies from their cache)."""
-    from .proxies.hybrid import HybridObjective
+def _proxy_reference(pipe: Pipeline, progress: bool) -> tuple[Any, list[str], dict, dict]:
+    """The proxy table, the proxy columns the ``proxies.hybrid`` members need, the members,
+    and those columns over the evaluation sample (the rank reference; from the cache)."""
     from .proxies.setup import check_names, proxy_table
     from .proxies.table import expand
 
@@ -410,9 +409,24 @@ def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> Searc
     pc = pipe.config.proxies
     members, needed = expand(pc.hybrid, pc.ensemble or None)
     table = proxy_table(pipe.config, device=pipe.device)
-    reference = pipe.arch_sample()
-    per_arch = table.columns(reference, needed, progress=progress, workers=pc.workers)
-    supernet = evaluator.score_many(reference, progress=progress,
+    reference = table.columns(pipe.arch_sample(), needed, progress=progress, workers=pc.workers)
+    return table, needed, members, reference
+
+
+def _described(pipe: Pipeline, name: str) -> dict[str, Any]:
+    pc = pipe.config.proxies
+    return {"score": {"name": name, "members": pc.hybrid,
+                      "proxies": {"seed": pc.seed, "batch": pc.batch_size}}}
+
+
+@SEARCH_SCORES.register("hybrid")
+def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
+    """The hybrid rule against the evaluation sample: its archs are scored by the supernet
+    and the proxies first (the proxies from their cache)."""
+    from .proxies.hybrid import HybridObjective
+
+    table, needed, members, per_arch = _proxy_reference(pipe, progress)
+    supernet = evaluator.score_many(pipe.arch_sample(), progress=progress,
                                     workers=pipe.config.evaluate.workers)
     rule = HybridObjective(supernet, members, per_arch)
     supernet_score = _shared(evaluator.score, pipe.supernet.canonical)
@@ -421,8 +435,23 @@ def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> Searc
         values = table.columns([arch], needed, progress=False)
         return rule(supernet_score(arch), {k: float(v[0]) for k, v in values.items()})
 
-    return objective, None, {"score": {"name": "hybrid", "members": pc.hybrid,
-                                       "proxies": {"seed": pc.seed, "batch": pc.batch_size}}}
+    return objective, None, _described(pipe, "hybrid")
+
+
+@SEARCH_SCORES.register("proxies")
+def _proxies_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
+    """The training-free rival of a search: the ``proxies.hybrid`` members alone (default
+    AZ-NAS's ensemble), by log-rank against the evaluation sample; no supernet score."""
+    from .proxies.hybrid import ProxyObjective
+
+    table, needed, members, per_arch = _proxy_reference(pipe, progress)
+    rule = ProxyObjective(members, per_arch)
+
+    def objective(arch: Sample) -> float:
+        values = table.columns([arch], needed, progress=False)
+        return rule({k: float(v[0]) for k, v in values.items()})
+
+    return objective, None, _described(pipe, "proxies")
 
 
 def _shared(score: Callable[[Sample], float], canonical: Callable[[Sample], Any]

@@ -67,9 +67,10 @@ def _parser() -> argparse.ArgumentParser:
                         "multi-objective --optimizer (nsga2, tpe, random)")
     search.add_argument("--study", default=None, metavar="NAME",
                         help="study name in the storage [<optimizer>-seed<search seed>]")
-    search.add_argument("--score", default="supernet", choices=("supernet", "hybrid"),
-                        help="what the search maximises: the supernet's accuracy, or the "
-                        "hybrid of supernet and proxies.hybrid [supernet]")
+    search.add_argument("--score", default="supernet", choices=("supernet", "hybrid", "proxies"),
+                        help="what the search maximises: the supernet's accuracy, the "
+                        "hybrid of supernet and proxies.hybrid, or those proxies alone "
+                        "(the training-free rival) [supernet]")
     proxies = sub.add_parser("proxies", help="training-free proxies of many archs (cached, "
                              "resumable): --out/proxies.csv")
     _run_args(proxies)
@@ -169,8 +170,11 @@ def _print_search(report: dict, out: Path) -> None:
     best = report["best"]
     if report["rejected"]:
         print(f"{report['rejected']} proposals broke the complexity limit (not evaluated)")
-    print(f"{report['trials']} trials, {report['evaluations']} supernet evaluations; best: "
-          f"{best['arch']} (supernet {best['score']:.2f}%)")
+    score = report["search"].get("score", {}).get("name", "supernet")
+    shown = (f"supernet {best['score']:.2f}%" if score == "supernet"
+             else f"{score} score {best['score']:.3g}")
+    print(f"{report['trials']} trials, {report['evaluations']} evaluations; best: "
+          f"{best['arch']} ({shown})")
     if "true_acc" in best:
         against = " (vs the best NB201 arch, ignoring the limit)" if report["rejected"] else ""
         print(f"its true accuracy {best['true_acc']:.2f}%, regret "

@@ -67,3 +67,25 @@ def test_search_maximises_the_hybrid(trained, nb201_table_path, tmp_path):
     report = json.loads((trained / "search.json").read_text())
     assert report["search"]["score"]["name"] == "hybrid" and report["trials"] == 4
     assert all(t["score"] <= 0 for t in report["trials_log"])  # sums of log positions
+
+
+def test_search_can_maximise_the_proxies_alone(trained, nb201_table_path, tmp_path):
+    """The training-free rival of a search: with ``proxies.hybrid=["params"]`` an arch with
+    more stand-alone parameters never scores lower (log-ranks among 6 archs can tie)."""
+    from nasengine import api
+    from nasengine.config import load_config
+
+    args = ["search", "--config", "smoke", "--out", str(trained), "--no-progress",
+            "--budget", "6", "--optimizer", "random", "--score", "proxies", "--study", "free",
+            *sets("evaluate.n_archs=6", 'proxies.hybrid=["params"]',
+                  f"proxies.cache='{tmp_path}'")]
+    assert main(args) == 0
+    report = json.loads((trained / "search.json").read_text())
+    assert report["search"]["score"]["name"] == "proxies" and report["trials"] == 6
+    pipe = api.build(load_config("smoke", SMOKE), progress=False)
+    params = [pipe.complexity(pipe.space.parse(t["arch"]))["params"]
+              for t in report["trials_log"]]
+    scores = [t["score"] for t in report["trials_log"]]
+    pairs = [(i, j) for i in range(6) for j in range(6) if params[i] < params[j]]
+    assert pairs and all(scores[i] <= scores[j] for i, j in pairs)
+    assert len(set(scores)) > 1
