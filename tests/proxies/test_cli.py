@@ -69,6 +69,7 @@ def test_search_maximises_the_hybrid(trained, nb201_table_path, tmp_path):
     assert all(t["score"] <= 0 for t in report["trials_log"])  # sums of log positions
 
 
+@pytest.mark.slow
 def test_search_can_maximise_the_proxies_alone(trained, nb201_table_path, tmp_path):
     """The training-free rival of a search: with ``proxies.hybrid=["params"]`` an arch with
     more stand-alone parameters never scores lower (log-ranks among 6 archs can tie)."""
