@@ -65,6 +65,9 @@ class Progressivity(ArchProxy):
 @PROXIES.register("trainability")
 class Trainability(ArchProxy):
     name = "trainability"
+    # v2: the ±1 back-projections are laid out as the features (channels_last), 2-5x faster
+    # batch-norm backwards; the same draws, values within ~1e-8 relative of v1's
+    version = 2
 
     def score(self, probe: Probe) -> float:
         feats = probe.forward.features
@@ -76,7 +79,9 @@ class Trainability(ArchProxy):
 def _block_score(f_in: torch.Tensor, f_out: torch.Tensor, gen: torch.Generator) -> float:
     """2 - σ - 1/σ of one block; -inf for a block that passes gradients unchanged."""
     g_out = (torch.randint(0, 2, f_out.shape, generator=gen, dtype=torch.float32) * 2 - 1)
-    g_out = g_out.to(device=f_out.device, dtype=f_out.dtype)
+    g_out = g_out.to(device=f_out.device, dtype=f_out.dtype,
+                     memory_format=torch.channels_last if _is_channels_last(f_out)
+                     else torch.contiguous_format)
     g_in = None
     if f_out.requires_grad and f_in.requires_grad:
         (g_in,) = torch.autograd.grad(f_out, f_in, g_out, retain_graph=True, allow_unused=True)
@@ -90,3 +95,7 @@ def _block_score(f_in: torch.Tensor, f_out: torch.Tensor, gen: torch.Generator) 
     g_in = g_in.permute(0, 2, 3, 1).reshape(-1, g_in.shape[1]).double()
     sigma = float(torch.linalg.svdvals(g_in.T @ g_out / (b * h * w)).max())
     return -sigma - 1.0 / (sigma + 1e-6) + 2.0
+
+
+def _is_channels_last(t: torch.Tensor) -> bool:
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)

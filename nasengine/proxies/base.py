@@ -55,9 +55,17 @@ class ArchProxy(Proxy):
     :meth:`nasengine.spaces.SpaceFamily.canonical`): dead parts add exactly 0 to them."""
 
     function_only: bool = True
+    #: bumped when the computation changes the proxy's values (even in the last bits), so
+    #: that cached values of the old computation are never mixed with new ones
+    version: int = 1
 
     def __init__(self) -> None:
         self.members = (self.name,)
+
+    @property
+    def cache_key(self) -> str:
+        """The proxy's column in cached tables: its name, with ``@v<version>`` after 1."""
+        return self.name if self.version == 1 else f"{self.name}@v{self.version}"
 
     @abstractmethod
     def score(self, probe: Probe) -> float:

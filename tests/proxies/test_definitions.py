@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -59,6 +60,45 @@ def test_naswot_kernel_is_symmetric_psd_and_counts_units(batch):
     np.testing.assert_array_equal(kernel, kernel.T)
     assert np.linalg.eigvalsh(kernel).min() > -1e-6 * kernel.max()
     assert np.all(np.diag(kernel) == kernel.max())
+
+
+def test_naswot_kernel_counts_agreeing_codes_of_every_relu_exactly(batch):
+    """The kernel equals Σ over every ReLU of c c^T + (1-c)(1-c)^T, computed directly;
+    in this cell node 0 feeds two convs, whose ReLUs share one code term."""
+    probe = nb201_probe(batch)
+    kernel = probe.forward.code_kernel
+    codes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: codes.append(
+        (o.detach().reshape(len(o), -1) > 0).double())) for m in probe.net.modules()
+        if isinstance(m, nn.ReLU)]
+    probe.net(probe.x)  # train-mode BN: the same activations as the probe's forward
+    for h in hooks:
+        h.remove()
+    expected = sum(c @ c.T + (1 - c) @ (1 - c).T for c in codes)
+    np.testing.assert_array_equal(kernel.numpy(), expected.numpy())
+
+
+def test_aznas_entropies_equal_their_definition(batch):
+    probe = nb201_probe(batch)
+    total = 0.0
+    for feat in probe.forward.features:
+        f = feat.detach().double().permute(0, 2, 3, 1).reshape(-1, feat.shape[1])
+        f = f - f.mean(0, keepdim=True)
+        eig = torch.linalg.eigvalsh(f.T @ f / len(f))
+        p = eig / eig.sum()
+        total += float((-p * torch.log(p + 1e-8)).sum())
+    assert PROXIES.create("expressivity").score(probe) == pytest.approx(total, rel=1e-12)
+
+
+def test_trainability_in_the_features_layout_stays_within_rounding(batch, monkeypatch):
+    """v2 lays the random back-projections out as the features (channels_last); v1 kept
+    them contiguous. The same draws, so only float rounding moves."""
+    from nasengine.proxies import aznas
+
+    v2 = PROXIES.create("trainability").score(nb201_probe(batch))
+    monkeypatch.setattr(aznas, "_is_channels_last", lambda t: False)
+    v1 = PROXIES.create("trainability").score(nb201_probe(batch))
+    assert v2 == pytest.approx(v1, rel=1e-6) and math.isfinite(v2)
 
 
 def test_naswot_does_not_depend_on_batch_order(batch):
