@@ -116,14 +116,32 @@ def speed(args: argparse.Namespace) -> None:
             start = time.process_time()
             step()
             stages.setdefault(label, []).append(time.process_time() - start)
-    total = sum(sum(v) for v in stages.values()) / len(sample)
+    mean = {label: sum(values) / len(values) for label, values in stages.items()}
+    total = sum(mean.values())
     print(f"CPU seconds per arch over {len(sample)} seeded NB201 archs ({px.setup.key()}); a "
           "proxy's row is what it adds once the probe's earlier passes exist (passes are "
           "shared: snip, grad_norm and fisher share one loss backward)\n")
     print("| stage | CPU s / arch |\n|---|---|")
-    for label, values in stages.items():
-        print(f"| {label} | {sum(values) / len(values):.3f} |")
+    for label, value in mean.items():
+        print(f"| {label} | {value:.3f} |")
     print(f"| **all proxies** | **{total:.3f}** |")
+    projection(px, mean, total)
+
+
+def projection(px, mean: dict[str, float], total: float) -> None:
+    """The whole space's table from these means: every proxy once per equivalence class
+    (function-only proxies are shared), plus the network, its forward and the other
+    proxies (NASWOT, #params, FLOPs) for every further arch."""
+    space, family = px.space, px.family
+    classes = len({space.format(family.canonical(space.decode(i))) for i in range(len(space))})
+    per_arch = [n for n in PROXIES.names() if n in mean and not PROXIES.create(n).function_only]
+    rest = sum(mean[k] for k in ("build + seeded init", "forward (+ ReLU codes, features)",
+                                 *per_arch))
+    cpu = classes * total + (len(space) - classes) * rest
+    print(f"\nprojected table of all {len(space)} archs: {classes} classes x {total:.3f} s + "
+          f"{len(space) - classes} further archs x {rest:.3f} s ({', '.join(per_arch)}) = "
+          f"{cpu / 3600:.2f} CPU-hours, {cpu / 2 / 3600:.2f} h on 2 free cores "
+          f"({cpu / len(space):.3f} s per arch)")
 
 
 def run_scores(pipe: api.Pipeline, run: Path, seed: int) -> tuple[list, list[float], dict]:

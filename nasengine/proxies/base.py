@@ -94,6 +94,12 @@ def seeded_init(net: nn.Module, seed: int) -> nn.Module:
     return net
 
 
+def seeded_generator(seed: int | None, purpose: str) -> torch.Generator:
+    """A CPU generator seeded by (seed, purpose): random probes of one seed, independent
+    of each other."""
+    return torch.Generator().manual_seed(zlib.crc32(f"{seed}:{purpose}".encode()))
+
+
 def weighted_layers(net: nn.Module) -> list[nn.Module]:
     """Conv and linear layers: the weights the gradient proxies sum over, as in the papers'
     code (BN and biases are left out)."""
@@ -162,10 +168,6 @@ class Probe:
         if name not in self._shared:
             self._shared[name] = compute(self)
         return self._shared[name]
-
-    def generator(self, purpose: str) -> torch.Generator:
-        """A CPU generator seeded by (seed, purpose), for random probes (e.g. AZ-NAS)."""
-        return torch.Generator().manual_seed(zlib.crc32(f"{self.seed}:{purpose}".encode()))
 
 
 class ForwardPass:

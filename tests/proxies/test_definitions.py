@@ -101,6 +101,21 @@ def test_trainability_in_the_features_layout_stays_within_rounding(batch, monkey
     assert v2 == pytest.approx(v1, rel=1e-6) and math.isfinite(v2)
 
 
+def test_trainability_draws_kept_from_another_arch_give_the_fresh_score(batch):
+    from nasengine.proxies import aznas
+
+    family = get_family("nb201")
+    other = family.space().parse("|skip_connect~0|+|none~0|avg_pool_3x3~1|"
+                                 "+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|")
+    trainability = PROXIES.create("trainability")
+    aznas.back_projections.cache_clear()
+    fresh = trainability.score(nb201_probe(batch))
+    trainability.score(Probe(lambda: family.standalone(other, channels=4, cells=1), batch, 0,
+                             family.input_shape()))
+    assert aznas.back_projections.cache_info().hits == 1
+    assert trainability.score(nb201_probe(batch)) == fresh
+
+
 def test_naswot_does_not_depend_on_batch_order(batch):
     x, y = batch
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(3))
