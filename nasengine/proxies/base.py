@@ -225,10 +225,11 @@ def _code_term(output: torch.Tensor) -> torch.Tensor:
     overwrote its input gives the same codes) and s_i = c_i.c_i, the product's diagonal.
     Every number here is an integer (below 2^24), so the product is exact in int8 x int8 ->
     int32 (6x faster on CPU) as in float32 (sign() of a ReLU output is the code as a float;
-    NaN, which codes 0, is set to 0).
+    NaN, which codes 0, is set to 0). torch 2.13's CPU ``_int_mm`` is wrong for one unit per
+    image (tests/proxies/test_definitions.py), which the float product then computes.
     """
     rows = _rows(output)
-    if rows.device.type == "cpu":
+    if rows.device.type == "cpu" and rows.shape[1] > 1:
         codes = (rows > 0).view(torch.int8)
         ones = torch._int_mm(codes, codes.T).to(torch.float64)
     else:

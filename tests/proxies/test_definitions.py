@@ -62,20 +62,38 @@ def test_naswot_kernel_is_symmetric_psd_and_counts_units(batch):
     assert np.all(np.diag(kernel) == kernel.max())
 
 
-def test_naswot_kernel_counts_agreeing_codes_of_every_relu_exactly(batch):
-    """The kernel equals Σ over every ReLU of c c^T + (1-c)(1-c)^T, computed directly;
-    in this cell node 0 feeds two convs, whose ReLUs share one code term."""
-    probe = nb201_probe(batch)
-    kernel = probe.forward.code_kernel
+def naive_code_kernel(net: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Σ over every ReLU of c c^T + (1-c)(1-c)^T, c its binary codes, computed directly."""
     codes = []
     hooks = [m.register_forward_hook(lambda m, i, o: codes.append(
-        (o.detach().reshape(len(o), -1) > 0).double())) for m in probe.net.modules()
+        (o.detach().reshape(len(o), -1) > 0).double())) for m in net.modules()
         if isinstance(m, nn.ReLU)]
-    probe.net(probe.x)  # train-mode BN: the same activations as the probe's forward
+    net(x)  # train-mode BN: the same activations as the probe's forward
     for h in hooks:
         h.remove()
-    expected = sum(c @ c.T + (1 - c) @ (1 - c).T for c in codes)
-    np.testing.assert_array_equal(kernel.numpy(), expected.numpy())
+    assert codes
+    return sum(c @ c.T + (1 - c) @ (1 - c).T for c in codes).numpy()
+
+
+def test_naswot_kernel_counts_agreeing_codes_of_every_relu_exactly(batch):
+    """In this cell node 0 feeds two convs, whose ReLUs share one code term."""
+    probe = nb201_probe(batch)
+    np.testing.assert_array_equal(probe.forward.code_kernel.numpy(),
+                                  naive_code_kernel(probe.net, probe.x))
+
+
+@pytest.mark.parametrize("widths", [(1, 3), (2, 7), (33, 5)])
+def test_naswot_kernel_is_exact_for_relus_of_any_width(widths):
+    """ReLUs of 1, 2, 3, 5, 7 and 33 units per image (one unit broke an int8 product)."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip((4, *widths), widths):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    torch.manual_seed(0)
+    net = nn.Sequential(*layers)
+    probe = Probe(lambda: net, (torch.randn(9, 4), torch.zeros(9, dtype=torch.long)), None,
+                  (1, 4))
+    np.testing.assert_array_equal(probe.forward.code_kernel.numpy(),
+                                  naive_code_kernel(net, probe.x))
 
 
 def test_aznas_entropies_equal_their_definition(batch):
