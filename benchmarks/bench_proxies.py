@@ -75,6 +75,13 @@ def table(args: argparse.Namespace) -> None:
         done = 0
         while done < len(sample) and px.has(sample[done], per_arch):
             done += 1
+        if done < min(3, len(sample)):
+            missing = [PROXIES.create(n).cache_key for n in dict.fromkeys(per_arch)
+                       if not px.has(sample[done], [n])]
+            raise SystemExit(f"the cache {px.path} holds no finished prefix of {args.archs} "
+                             f"archs ({px.space.format(sample[done])} lacks {missing}); fill "
+                             f"it with: nasengine proxies --config {args.config} --archs "
+                             f"{args.archs} --out runs/px-{args.archs}")
         sample = sample[:done]
     columns = px.columns(sample, names, progress=False, workers=config.proxies.workers)
     oracle = NB201Table.from_path(config.evaluate.oracle)
