@@ -1,6 +1,6 @@
 """Training-free proxies against NB201, alone and beside trained supernets.
 
-Two measurements:
+Four measurements:
 
 * ``table``: every proxy over NB201 archs (all 15,625 in a seeded random order, so a
   table stopped early is a uniform sample) against CIFAR-10 test accuracy: Kendall τ,
@@ -8,7 +8,10 @@ Two measurements:
   values. Proxies come from the shared cache (``nasengine proxies`` fills it, resumably);
   ``--cached-only`` scores the finished prefix without computing more.
 * ``speed``: CPU seconds per arch of each pass and proxy (process time of one thread,
-  meaningful on a busy machine), over ``--archs`` seeded archs.
+  meaningful on a busy machine), over ``--archs`` seeded archs, and the projected time
+  of the whole space's table.
+* ``recheck``: the first ``--archs`` archs of the cache recomputed with this code: how
+  many cached values it reproduces bit for bit, per proxy and cached version.
 * ``compare``: trained supernets (``--runs``) vs #params vs every proxy vs the ensemble
   vs the hybrid, on the evaluation sample of each ``--arch-seeds``, against the truth of
   each ``--datasets`` (the supernet scores are computed once per run and sample and
@@ -18,7 +21,8 @@ Two measurements:
 Reproduce (RESULTS §8):
     nasengine proxies --config cpu-proxy --archs all --set proxies.workers=2 --out runs/px-all
     python benchmarks/bench_proxies.py table --cached-only
-    python benchmarks/bench_proxies.py speed --archs 10
+    python benchmarks/bench_proxies.py speed --archs 20
+    python benchmarks/bench_proxies.py recheck --archs 40
     nasengine train --config cpu-proxy --threads 2 --set train.data_parallel=2 \
         --set sampler.name=pada --seed 0 --out runs/pada-s0
     python benchmarks/bench_proxies.py compare --runs runs/pada-s0 --arch-seeds 0 1 \
@@ -71,6 +75,13 @@ def table(args: argparse.Namespace) -> None:
         done = 0
         while done < len(sample) and px.has(sample[done], per_arch):
             done += 1
+        if done < min(3, len(sample)):
+            missing = [PROXIES.create(n).cache_key for n in dict.fromkeys(per_arch)
+                       if not px.has(sample[done], [n])]
+            raise SystemExit(f"the cache {px.path} holds no finished prefix of {args.archs} "
+                             f"archs ({px.space.format(sample[done])} lacks {missing}); fill "
+                             f"it with: nasengine proxies --config {args.config} --archs "
+                             f"{args.archs} --out runs/px-{args.archs}")
         sample = sample[:done]
     columns = px.columns(sample, names, progress=False, workers=config.proxies.workers)
     oracle = NB201Table.from_path(config.evaluate.oracle)
@@ -116,14 +127,63 @@ def speed(args: argparse.Namespace) -> None:
             start = time.process_time()
             step()
             stages.setdefault(label, []).append(time.process_time() - start)
-    total = sum(sum(v) for v in stages.values()) / len(sample)
+    mean = {label: sum(values) / len(values) for label, values in stages.items()}
+    total = sum(mean.values())
     print(f"CPU seconds per arch over {len(sample)} seeded NB201 archs ({px.setup.key()}); a "
           "proxy's row is what it adds once the probe's earlier passes exist (passes are "
           "shared: snip, grad_norm and fisher share one loss backward)\n")
     print("| stage | CPU s / arch |\n|---|---|")
-    for label, values in stages.items():
-        print(f"| {label} | {sum(values) / len(values):.3f} |")
+    for label, value in mean.items():
+        print(f"| {label} | {value:.3f} |")
     print(f"| **all proxies** | **{total:.3f}** |")
+    projection(px, mean, total)
+
+
+def projection(px, mean: dict[str, float], total: float) -> None:
+    """The whole space's table from these means: every proxy once per equivalence class
+    (function-only proxies are shared), plus the network, its forward and the other
+    proxies (NASWOT, #params, FLOPs) for every further arch."""
+    space, family = px.space, px.family
+    classes = len({space.format(family.canonical(space.decode(i))) for i in range(len(space))})
+    per_arch = [n for n in PROXIES.names() if n in mean and not PROXIES.create(n).function_only]
+    rest = sum(mean[k] for k in ("build + seeded init", "forward (+ ReLU codes, features)",
+                                 *per_arch))
+    cpu = classes * total + (len(space) - classes) * rest
+    print(f"\nprojected table of all {len(space)} archs: {classes} classes x {total:.3f} s + "
+          f"{len(space) - classes} further archs x {rest:.3f} s ({', '.join(per_arch)}) = "
+          f"{cpu / 3600:.2f} CPU-hours, {cpu / 2 / 3600:.2f} h on 2 free cores "
+          f"({cpu / len(space):.3f} s per arch)")
+
+
+def recheck(args: argparse.Namespace) -> None:
+    """Recompute the first ``--archs`` archs of the cache with this code and compare every
+    cached value, whatever version of its proxy cached it: are the cached values still what
+    this code computes (bit for bit), and how far did a proxy with a new version move?"""
+    import torch
+
+    torch.set_num_threads(1)
+    px = proxy_table(load_config(args.config, args.overrides))
+    stats: dict[str, dict] = {}
+    for arch, row in list(px.rows.items())[:args.archs]:
+        cached: dict[str, dict[str, float]] = {}  # proxy -> {cache key: value}
+        for key, value in row.items():
+            if key.split("@")[0] in PROXIES:
+                cached.setdefault(key.split("@")[0], {})[key] = value
+        fresh = px.score(px.space.parse(arch), sorted(cached))
+        for name, values in cached.items():
+            for key, old in values.items():
+                s = stats.setdefault((name, key), {"n": 0, "same": 0, "rel": 0.0})
+                new = fresh[name]
+                s["n"] += 1
+                s["same"] += new == old
+                if new != old and math.isfinite(old) and old != 0:
+                    s["rel"] = max(s["rel"], abs(new - old) / abs(old))
+    print(f"{min(args.archs, len(px.rows))} cached archs of {px.path.name} recomputed\n")
+    print("| proxy | cached as | computed as | values | bit-identical | max relative difference |")
+    print("|---|---|---|---|---|---|")
+    for (name, key), s in sorted(stats.items()):
+        print(f"| {name} | {key} | {PROXIES.create(name).cache_key} | {s['n']} | {s['same']} | "
+              f"{s['rel']:.1e} |")
 
 
 def run_scores(pipe: api.Pipeline, run: Path, seed: int) -> tuple[list, list[float], dict]:
@@ -238,6 +298,10 @@ def main() -> None:
     sp.add_argument("--config", default="cpu-proxy")
     sp.add_argument("--set", dest="overrides", action="append", default=[])
     sp.add_argument("--archs", type=int, default=10)
+    r = sub.add_parser("recheck")
+    r.add_argument("--config", default="cpu-proxy")
+    r.add_argument("--set", dest="overrides", action="append", default=[])
+    r.add_argument("--archs", type=int, default=20)
     c = sub.add_parser("compare")
     c.add_argument("--runs", nargs="+", required=True)
     c.add_argument("--arch-seeds", nargs="+", type=int, default=[0])
@@ -248,7 +312,7 @@ def main() -> None:
     c.add_argument("--proxies", nargs="*", default=[], help="proxies shown [all]")
     args = parser.parse_args()
     np.seterr(all="ignore")
-    {"table": table, "speed": speed, "compare": compare}[args.what](args)
+    {"table": table, "speed": speed, "recheck": recheck, "compare": compare}[args.what](args)
 
 
 if __name__ == "__main__":

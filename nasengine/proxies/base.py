@@ -20,7 +20,7 @@ from __future__ import annotations
 import zlib
 from abc import ABC, abstractmethod
 from functools import cached_property
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -55,9 +55,17 @@ class ArchProxy(Proxy):
     :meth:`nasengine.families.SpaceFamily.canonical`): dead parts add exactly 0 to them."""
 
     function_only: bool = True
+    #: bumped when the computation changes the proxy's values (even in the last bits), so
+    #: that cached values of the old computation are never mixed with new ones
+    version: int = 1
 
     def __init__(self) -> None:
         self.members = (self.name,)
+
+    @property
+    def cache_key(self) -> str:
+        """The proxy's column in cached tables: its name, with ``@v<version>`` after 1."""
+        return self.name if self.version == 1 else f"{self.name}@v{self.version}"
 
     @abstractmethod
     def score(self, probe: Probe) -> float:
@@ -84,6 +92,12 @@ def seeded_init(net: nn.Module, seed: int) -> nn.Module:
                 torch.manual_seed(zlib.crc32(f"{seed}:{name}".encode()))
                 reset()
     return net
+
+
+def seeded_generator(seed: int | None, purpose: str) -> torch.Generator:
+    """A CPU generator seeded by (seed, purpose): random probes of one seed, independent
+    of each other."""
+    return torch.Generator().manual_seed(zlib.crc32(f"{seed}:{purpose}".encode()))
 
 
 def weighted_layers(net: nn.Module) -> list[nn.Module]:
@@ -114,6 +128,7 @@ class Probe:
         self.build, self.seed, self.input_shape = build, seed, tuple(input_shape)
         self.x, self.y = batch
         self.channels_last = channels_last and self.x.dim() == 4
+        self._shared: dict[str, Any] = {}
         if self.channels_last:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
 
@@ -148,9 +163,11 @@ class Probe:
         grad = torch.zeros_like(fw.x) if grad is None else grad
         return grad.reshape(len(grad), -1)
 
-    def generator(self, purpose: str) -> torch.Generator:
-        """A CPU generator seeded by (seed, purpose), for random probes (e.g. AZ-NAS)."""
-        return torch.Generator().manual_seed(zlib.crc32(f"{self.seed}:{purpose}".encode()))
+    def shared(self, name: str, compute: Callable[[Probe], Any]) -> Any:
+        """``compute(self)``, run once per probe for every proxy that asks by ``name``."""
+        if name not in self._shared:
+            self._shared[name] = compute(self)
+        return self._shared[name]
 
 
 class ForwardPass:
@@ -164,6 +181,7 @@ class ForwardPass:
         self.features: list[torch.Tensor] = []
         n = len(x)
         self.code_kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
+        self._code_terms: dict[int, tuple[torch.Tensor, int, torch.Tensor]] = {}
         hooks = [m.register_forward_hook(self._layer_hook) for m in self.layers]
         hooks += [m.register_forward_hook(self._relu_hook) for m in net.modules()
                   if isinstance(m, nn.ReLU)]
@@ -174,6 +192,7 @@ class ForwardPass:
         try:
             self.logits = net(self.x)
         finally:
+            self._code_terms.clear()
             for h in hooks:
                 h.remove()
 
@@ -181,14 +200,14 @@ class ForwardPass:
         self.layer_outputs.append(output)
 
     def _relu_hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        # codes of the ReLU's input sign; ReLU(x) > 0 exactly when x > 0, so an in-place
-        # ReLU that overwrote its input gives the same codes
-        # K[i,j] = units where codes agree = c_i.c_j + (1-c_i).(1-c_j)
-        #        = N - s_i - s_j + 2 c_i.c_j  (one product instead of two)
-        codes = (_rows(output.detach()) > 0).to(torch.float32)
-        ones = (codes @ codes.T).to(torch.float64)
-        sums = codes.sum(1, dtype=torch.float64)
-        self.code_kernel += 2 * ones - sums[:, None] - sums[None, :] + codes.shape[1]
+        # ReLUs of one tensor (a cell node feeding several conv edges) have the same codes:
+        # their term is computed once and added again, in the same order (same sums)
+        source = inputs[0]
+        seen = self._code_terms.get(id(source))
+        if seen is None or seen[0] is not source or seen[1] != source._version:
+            seen = (source, source._version, _code_term(output.detach()))
+            self._code_terms[id(source)] = seen
+        self.code_kernel += seen[2]
 
     def _first_input_hook(self, module: nn.Module, inputs: tuple) -> None:
         if not self.features:
@@ -196,6 +215,28 @@ class ForwardPass:
 
     def _block_hook(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         self.features.append(output)
+
+
+def _code_term(output: torch.Tensor) -> torch.Tensor:
+    """One ReLU's share of NASWOT's kernel, in float64.
+
+    K[i,j] = units where codes agree = c_i.c_j + (1-c_i).(1-c_j) = N - s_i - s_j + 2 c_i.c_j
+    with c the binary codes (ReLU(x) > 0 exactly when x > 0, so an in-place ReLU that
+    overwrote its input gives the same codes) and s_i = c_i.c_i, the product's diagonal.
+    Every number here is an integer (below 2^24), so the product is exact in int8 x int8 ->
+    int32 (6x faster on CPU) as in float32 (sign() of a ReLU output is the code as a float;
+    NaN, which codes 0, is set to 0). torch 2.13's CPU ``_int_mm`` is wrong for one unit per
+    image (tests/proxies/test_definitions.py), which the float product then computes.
+    """
+    rows = _rows(output)
+    if rows.device.type == "cpu" and rows.shape[1] > 1:
+        codes = (rows > 0).view(torch.int8)
+        ones = torch._int_mm(codes, codes.T).to(torch.float64)
+    else:
+        codes = torch.sign(rows).nan_to_num_(0.0).to(torch.float32)
+        ones = (codes @ codes.T).to(torch.float64)
+    sums = ones.diagonal()
+    return 2 * ones - sums[:, None] - sums[None, :] + codes.shape[1]
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,9 @@ seed): the setup names one cache file, and each finished arch is appended to it 
 JSON line, so a killed computation resumes where it stopped and every later report
 reads the table instead of recomputing it. Archs whose networks compute the same
 function from the same weights (the family's ``canonical`` arch) share the values of
-``function_only`` proxies, which are computed once per class.
+``function_only`` proxies, which are computed once per class. A proxy's values are stored
+under its ``cache_key``, which names its version: a proxy whose computation changed is
+computed again, and the other proxies' cached values stay valid.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from ..families import SpaceFamily
 from .base import PROXIES, ArchProxy, Batch, Probe, Proxy
 
 CHUNK = 4  # archs per worker task: small enough for a smooth progress bar
-VERSION = 1  # of the proxies' definitions; bump it when a value would change
+VERSION = 1  # of what every proxy reads (batch, init); one proxy's change bumps its version
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ class ProxyTable:
         for arch in archs:
             for name, proxy in proxies.items():
                 where = self.source(arch, proxy)
-                if name not in self.rows.get(where, {}):
+                if proxy.cache_key not in self.rows.get(where, {}):
                     jobs.setdefault(where, set()).add(name)
         todo = [(arch, sorted(names)) for arch, names in jobs.items()]
         show = progress and sys.stderr.isatty()
@@ -146,10 +148,11 @@ class ProxyTable:
 
     def has(self, arch: Sample, names: Sequence[str]) -> bool:
         """Whether the cache holds every per-arch proxy ``names`` of ``arch``."""
-        return all(n in self.rows.get(self.source(arch, PROXIES.create(n)), {}) for n in names)
+        return all(p.cache_key in self.rows.get(self.source(arch, p), {})
+                   for p in map(PROXIES.create, names))
 
     def _value(self, arch: Sample, proxy: ArchProxy) -> float:
-        return self.rows[self.source(arch, proxy)][proxy.name]
+        return self.rows[self.source(arch, proxy)][proxy.cache_key]
 
     def _score_chunks(self, todo: list[tuple[str, list[str]]], workers: int
                       ) -> Iterator[list[tuple[str, dict[str, float], tuple[float, float]]]]:
@@ -165,12 +168,13 @@ class ProxyTable:
 
     def score_jobs(self, jobs: Sequence[tuple[str, list[str]]]
                    ) -> list[tuple[str, dict[str, float], tuple[float, float]]]:
-        """(arch, its proxies, (wall, CPU) seconds they took) of each job; CPU seconds say
-        what a free core would take when other work shares the machine."""
+        """(arch, its proxies by cache key, (wall, CPU) seconds they took) of each job; CPU
+        seconds say what a free core would take when other work shares the machine."""
         out = []
         for arch, names in jobs:
             wall, cpu = time.perf_counter(), time.process_time()
             scores = self.score(self.space.parse(arch), names)
+            scores = {PROXIES.create(n).cache_key: v for n, v in scores.items()}
             out.append((arch, scores, (time.perf_counter() - wall, time.process_time() - cpu)))
         return out
 

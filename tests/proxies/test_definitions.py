@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -59,6 +60,78 @@ def test_naswot_kernel_is_symmetric_psd_and_counts_units(batch):
     np.testing.assert_array_equal(kernel, kernel.T)
     assert np.linalg.eigvalsh(kernel).min() > -1e-6 * kernel.max()
     assert np.all(np.diag(kernel) == kernel.max())
+
+
+def naive_code_kernel(net: nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Σ over every ReLU of c c^T + (1-c)(1-c)^T, c its binary codes, computed directly."""
+    codes = []
+    hooks = [m.register_forward_hook(lambda m, i, o: codes.append(
+        (o.detach().reshape(len(o), -1) > 0).double())) for m in net.modules()
+        if isinstance(m, nn.ReLU)]
+    net(x)  # train-mode BN: the same activations as the probe's forward
+    for h in hooks:
+        h.remove()
+    assert codes
+    return sum(c @ c.T + (1 - c) @ (1 - c).T for c in codes).numpy()
+
+
+def test_naswot_kernel_counts_agreeing_codes_of_every_relu_exactly(batch):
+    """In this cell node 0 feeds two convs, whose ReLUs share one code term."""
+    probe = nb201_probe(batch)
+    np.testing.assert_array_equal(probe.forward.code_kernel.numpy(),
+                                  naive_code_kernel(probe.net, probe.x))
+
+
+@pytest.mark.parametrize("widths", [(1, 3), (2, 7), (33, 5)])
+def test_naswot_kernel_is_exact_for_relus_of_any_width(widths):
+    """ReLUs of 1, 2, 3, 5, 7 and 33 units per image (one unit broke an int8 product)."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip((4, *widths), widths):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    torch.manual_seed(0)
+    net = nn.Sequential(*layers)
+    probe = Probe(lambda: net, (torch.randn(9, 4), torch.zeros(9, dtype=torch.long)), None,
+                  (1, 4))
+    np.testing.assert_array_equal(probe.forward.code_kernel.numpy(),
+                                  naive_code_kernel(net, probe.x))
+
+
+def test_aznas_entropies_equal_their_definition(batch):
+    probe = nb201_probe(batch)
+    total = 0.0
+    for feat in probe.forward.features:
+        f = feat.detach().double().permute(0, 2, 3, 1).reshape(-1, feat.shape[1])
+        f = f - f.mean(0, keepdim=True)
+        eig = torch.linalg.eigvalsh(f.T @ f / len(f))
+        p = eig / eig.sum()
+        total += float((-p * torch.log(p + 1e-8)).sum())
+    assert PROXIES.create("expressivity").score(probe) == pytest.approx(total, rel=1e-12)
+
+
+def test_trainability_in_the_features_layout_stays_within_rounding(batch, monkeypatch):
+    """v2 lays the random back-projections out as the features (channels_last); v1 kept
+    them contiguous. The same draws, so only float rounding moves."""
+    from nasengine.proxies import aznas
+
+    v2 = PROXIES.create("trainability").score(nb201_probe(batch))
+    monkeypatch.setattr(aznas, "_is_channels_last", lambda t: False)
+    v1 = PROXIES.create("trainability").score(nb201_probe(batch))
+    assert v2 == pytest.approx(v1, rel=1e-6) and math.isfinite(v2)
+
+
+def test_trainability_draws_kept_from_another_arch_give_the_fresh_score(batch):
+    from nasengine.proxies import aznas
+
+    family = get_family("nb201")
+    other = family.space().parse("|skip_connect~0|+|none~0|avg_pool_3x3~1|"
+                                 "+|nor_conv_1x1~0|none~1|nor_conv_3x3~2|")
+    trainability = PROXIES.create("trainability")
+    aznas.back_projections.cache_clear()
+    fresh = trainability.score(nb201_probe(batch))
+    trainability.score(Probe(lambda: family.standalone(other, channels=4, cells=1), batch, 0,
+                             family.input_shape()))
+    assert aznas.back_projections.cache_info().hits == 1
+    assert trainability.score(nb201_probe(batch)) == fresh
 
 
 def test_naswot_does_not_depend_on_batch_order(batch):

@@ -1,6 +1,7 @@
 """Proxy tables: cached, resumable after a kill, equivalent archs scored once."""
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -20,12 +21,13 @@ class Counting(ArchProxy):
     function_only = False
     calls = 0
     die_after: int | None = None
+    offset = 0.0  # a changed computation (with a new version) gives other values
 
     def score(self, probe) -> float:
         if Counting.die_after is not None and Counting.calls >= Counting.die_after:
             raise KeyboardInterrupt
         Counting.calls += 1
-        return float(sum(p.numel() for p in probe.net.parameters()))
+        return float(sum(p.numel() for p in probe.net.parameters())) + self.offset
 
 
 @pytest.fixture
@@ -103,3 +105,18 @@ def test_forked_workers_give_the_serial_values(tmp_path, batch):
                                                   progress=False, workers=2)
     for name in serial:
         np.testing.assert_array_equal(serial[name], forked[name])
+
+
+def test_a_new_proxy_version_is_computed_again_and_the_others_stay_cached(tmp_path, batch,
+                                                                           counting, monkeypatch):
+    sample = archs(3)
+    first = table(tmp_path, batch).columns(sample, ["counting", "snip"], progress=False)
+    monkeypatch.setattr(Counting, "version", 2)
+    monkeypatch.setattr(Counting, "offset", 1.0)
+    again = table(tmp_path, batch)
+    second = again.columns(sample, ["counting", "snip"], progress=False)
+    assert counting.calls == 6 and again.computed == 3
+    np.testing.assert_array_equal(second["counting"], first["counting"] + 1.0)  # never v1's
+    np.testing.assert_array_equal(second["snip"], first["snip"])
+    new_rows = [json.loads(line) for line in again.path.read_text().splitlines()][-3:]
+    assert all(set(row["scores"]) == {"counting@v2"} for row in new_rows)  # snip was read
