@@ -106,10 +106,17 @@ def timing(out: Path) -> dict[str, float]:
             "learning_seconds": statistics.median(learning) if learning else None}
 
 
-def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
-    """Fraction of steps per ShiftNAS region (uniform: its stream replayed and binned)."""
+def run_width_probe(pipe: api.Pipeline) -> ShiftNASSampler:
+    """A ShiftNAS sampler bound to the run: its regions, and its exact linear model of the
+    stand-alone params at the run's width (NB201 is additive)."""
     probe = ShiftNASSampler(pipe.space, seed=pipe.config.seed)
     probe.bind(pipe.sampler_context())
+    return probe
+
+
+def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
+    """Fraction of steps per ShiftNAS region (uniform: its stream replayed and binned)."""
+    probe = run_width_probe(pipe)
     history = read_metrics(out)
     if pipe.config.sampler.name == "shiftnas":
         steps = np.sum([r["sampler"]["steps"] for r in history], axis=0).tolist()
@@ -123,26 +130,51 @@ def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
             "region_prior": probe.regions.prior, "region_edges": probe.regions.edges}
 
 
+def run_width_limits(pipe: api.Pipeline, budgets: list[dict[str, Any]]) -> list[float]:
+    """Each NB201 budget (params of the C16N5 network) as a params limit at the run's width.
+
+    ``generate`` and ``search`` limit the run's own stand-alone network. NB201's params
+    depend only on how many 3x3 and 1x1 convolutions a cell has, ordered the same at every
+    width, so the largest run-width params among the budget's archs admits exactly the
+    budget's archs; that is checked over all 15,625 rather than assumed.
+    """
+    table, probe = NB201Table.from_path(), run_width_probe(pipe)
+    nb201 = np.array([table.params(a) for a in table.archs])
+    run = np.array([probe.complexity(pipe.space.parse(a)) for a in table.archs])
+    limits = []
+    for budget in budgets:
+        inside = nb201 <= budget["params_M"] + 1e-12
+        limit = float(run[inside].max())
+        if not np.array_equal(run <= limit, inside):
+            raise RuntimeError(f"the p{budget['percentile']} budget admits other archs at the "
+                               "run's width than at NB201's; a run-width limit cannot state it")
+        limits.append(limit)
+    return limits
+
+
 def budget_queries(config: Any, out: Path, pipe: api.Pipeline, budgets: list[dict[str, Any]],
                    trials: int) -> dict[str, Any]:
     """True accuracy of (ShiftNAS) the generator's and the constrained search's picks.
 
-    Each answer is cached in ``out/budget_<kind>_b<i>.json``: generation first (seconds),
-    then the searches (minutes each); ``--trials 0`` skips the searches.
+    Each answer is cached in ``out/budget_<kind>_<limit>.json`` (the run-width params
+    limit in the name): generation first (seconds), then the searches (minutes each);
+    ``--trials 0`` skips the searches.
     """
     result: dict[str, Any] = {}
-    for i, budget in enumerate(budgets):
-        limits = {"params": budget["params_M"] * 1e6}
+    limits = [{"params": limit} for limit in run_width_limits(pipe, budgets)]
+    for i, limit in enumerate(limits):
+        result[f"limit_b{i}"] = limit["params"]
         if config.sampler.name == "shiftnas":
-            generated = _cached(out / f"budget_generator_b{i}.json", lambda: api.generate(
-                config, out, limits, progress=False, pipe=pipe)["generated"])
+            generated = _cached(out / f"budget_generator_{limit['params']:.0f}.json",
+                                lambda: api.generate(config, out, limit, progress=False,
+                                                     pipe=pipe)["generated"])
             result[f"generator_b{i}"] = generated["true_acc"]
             result[f"generator_arch_b{i}"] = generated["arch"]
-    for i, budget in enumerate(budgets if trials else []):
-        limits = {"params": budget["params_M"] * 1e6}
-        found = _cached(out / f"budget_search{trials}_b{i}.json", lambda: api.search(
+    for i, limit in enumerate(limits if trials else []):
+        name = f"budget-{limit['params']:.0f}"
+        found = _cached(out / f"budget_search{trials}_{name[7:]}.json", lambda: api.search(
             config, out, "evolution", trials, seed=100 * i + config.seed, progress=False,
-            pipe=pipe, limits=limits)["best"])
+            pipe=pipe, limits=limit, study=name)["best"])
         result[f"search_b{i}"] = found["true_acc"]
     return result
 
