@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from ..checkpoint import atomic_write
 from ..errors import ConfigError
 from ..space import Sample, SearchSpace
+from ..supernet.base import MixtureSupernet
 from .base import SAMPLERS, Sampler, SamplerContext, StepFeedback
 from .generator import ArchGenerator, decode, hard_pick, straight_through
 from .regions import BINNINGS, LinearComplexity, Regions
@@ -282,7 +283,7 @@ class ShiftNASSampler(Sampler):
         context = self._bound()
         valid = context.require_valid("shiftnas")
         supernet, was_training = context.supernet, context.supernet.training
-        if not hasattr(supernet, "forward_mixture"):
+        if not isinstance(supernet, MixtureSupernet):
             raise ConfigError(f"the ShiftNAS generator trains through a mixture forward, which "
                               f"{type(supernet).__name__} lacks; set sampler.options."
                               "generator_steps=0 (region shift only) or use a MixtureSupernet")

@@ -2,7 +2,8 @@
 
 A supernet is a *skeleton* (from the search-space family) composed with a
 *sharing mechanism* (how the choices of one decision hold weights). Samplers,
-trainers and evaluators only see this interface.
+trainers and evaluators only see this interface; skeletons only see :class:`Edge`,
+the one interface every sharing mechanism implements.
 """
 from __future__ import annotations
 
@@ -13,6 +14,39 @@ import torch
 from torch import nn
 
 from ..space import Sample, SearchSpace
+
+
+class Edge(nn.Module, ABC):
+    """The choices of one decision, however a sharing mechanism holds their weights.
+
+    Weight sharing keeps one module per choice; entanglement slices several choices out
+    of one super-op. Skeletons run, inspect and copy choices only through these methods.
+    """
+
+    @abstractmethod
+    def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
+        """The output of ``choice`` alone."""
+
+    @abstractmethod
+    def module_for(self, choice: str) -> nn.Module | None:
+        """The module whose weights ``choice`` trains (None: a choice without weights)."""
+
+    @abstractmethod
+    def extract(self, choice: str) -> nn.Module:
+        """A stand-alone module of ``choice``, its weights copied out of the edge."""
+
+    def forward_mixture(self, x: torch.Tensor, weights: Mapping[str, torch.Tensor],
+                        one_pass: bool = True) -> torch.Tensor:
+        """``sum_c w_c forward(x, c)``: K separate forwards (the DARTS baseline).
+
+        A mechanism that can mix its choices in one pass overrides this and honours
+        ``one_pass=False`` by falling back here.
+        """
+        total: torch.Tensor | None = None
+        for choice, w in weights.items():
+            out = w * self(x, choice)
+            total = out if total is None else total + out
+        return total if total is not None else torch.zeros_like(x)
 
 
 class Supernet(nn.Module, ABC):
@@ -46,3 +80,15 @@ def has_choice_modules(supernet: Supernet) -> bool:
     base = {label: d.values[0] for label, d in space.decisions.items()}
     return any(supernet.choice_modules({**base, label: v})
                for label, d in space.decisions.items() for v in d.values)
+
+
+class MixtureSupernet(Supernet):
+    """A supernet that can also run a continuous relaxation of its space (DARTS-style)."""
+
+    @abstractmethod
+    def forward_mixture(self, x: torch.Tensor, probs: Mapping[str, torch.Tensor],
+                        one_pass: bool = True) -> torch.Tensor:
+        """Logits of the mixture: ``probs[label]`` weighs that decision's choices in order.
+
+        ``one_pass=False`` runs each mixed op as K separate forwards (the DARTS baseline).
+        """

@@ -12,7 +12,7 @@ from nasengine.samplers import SAMPLERS, ShiftNASSampler
 from nasengine.samplers.base import SamplerContext
 from nasengine.space import Categorical, SearchSpace
 from nasengine.spaces import get_family
-from nasengine.supernet.entangled import MixtureSupernet
+from nasengine.supernet.base import MixtureSupernet
 from nasengine.train import read_metrics
 
 TOY = SearchSpace([Categorical(f"d{i}", (0, 1, 2)) for i in range(4)])
