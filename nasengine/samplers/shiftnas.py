@@ -56,8 +56,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import atomic_write
 from ..errors import ConfigError
+from ..plots import shiftnas_regions
 from ..space import Sample, SearchSpace
 from ..supernet.base import MixtureSupernet
 from .base import SAMPLERS, Sampler, SamplerContext, StepFeedback
@@ -188,7 +188,7 @@ class ShiftNASSampler(Sampler):
         self.theta = [t + self.lr * p * (x - mean) for t, p, x in zip(self.theta, probs, v)]
 
     # -- drawing archs -----------------------------------------------------------------------
-    def sample(self, step: int) -> Sample:
+    def sample(self) -> Sample:
         if self.context is None:
             return self.space.sample(self.rng)
         b = self.rng.choices(range(len(self._regions())), weights=self.probabilities())[0]
@@ -377,7 +377,7 @@ class ShiftNASSampler(Sampler):
 
     def plot_log(self, records: list[dict[str, Any]], path: Path) -> bool:
         if records:
-            plot_regions(records, path)
+            shiftnas_regions(records, path)
         return bool(records)
 
     def state_dict(self) -> dict[str, Any]:
@@ -433,30 +433,3 @@ def _number(name: str, value: Any, low: float, high: float = math.inf, *,
         interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
         raise ConfigError(f"sampler.options.{name} must be a number in {interval}, got {value!r}")
     return float(value)
-
-
-def plot_regions(log: list[dict[str, Any]], path: Path) -> None:
-    """Region probabilities, steps per region and performance variation per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in log]
-    panels = (("probs", "probability after the epoch's shift"),
-              ("steps_fraction", "fraction of the epoch's steps"),
-              ("variation", "loss spread (variation)"))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    for axis, (key, title) in zip(axes, panels):
-        for b, prior in enumerate(log[0]["prior"]):
-            line, = axis.plot(epochs, [r[key][b] if r[key] and r[key][b] is not None
-                                       else math.nan for r in log], marker="o", label=f"region {b}")
-            if key != "variation":  # dotted: what uniform sampling gives the region
-                axis.axhline(prior, color=line.get_color(), linestyle=":", linewidth=1)
-        axis.set(xlabel="epoch", title=title)
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].legend(fontsize=7, title="dotted: uniform's share", title_fontsize=7)
-    fig.suptitle(f"ShiftNAS regions by {log[0]['metric']} (low -> high)", fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)

@@ -8,7 +8,8 @@ the one interface every sharing mechanism implements.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Mapping
+from collections.abc import Hashable, Iterable
+from typing import Any, Mapping
 
 import torch
 from torch import nn
@@ -69,9 +70,46 @@ class Supernet(nn.Module, ABC):
     def choice_modules(self, arch: Sample) -> dict[str, list[nn.Module]]:
         """Modules trained by ``arch``, keyed by choice value (e.g. op name).
 
-        Samplers that learn from per-choice gradients (PA&DA) read gradients here.
+        The default names none; :meth:`choice_grad_norms` and few-shot splitting need it.
         """
         return {}
+
+    def decision_modules(self, arch: Sample) -> dict[tuple[str, Any], list[nn.Module]]:
+        """The modules of each (decision, chosen value), from :meth:`choice_modules` alone.
+
+        ``choice_modules`` pools a value's modules over decisions; switching decision ``d``
+        to another value removes exactly ``d``'s modules from that pool.
+        """
+        pooled = self.choice_modules(arch)
+        groups: dict[tuple[str, Any], list[nn.Module]] = {}
+        for label, dec in self.space.decisions.items():
+            value = arch[label]
+            other = next((v for v in dec.values if v != value), None)
+            if value not in pooled or other is None:
+                continue
+            rest = {id(m) for m in self.choice_modules({**arch, label: other}).get(value, [])}
+            groups[(label, value)] = [m for m in pooled[value] if id(m) not in rest]
+        return groups
+
+    def choice_grad_norms(self, arch: Sample, per_decision: bool = False
+                          ) -> dict[Hashable, torch.Tensor]:
+        """The gradient norm each choice of ``arch`` holds, read after its backward.
+
+        Keyed by choice value (pooled over the decisions that chose it) or, with
+        ``per_decision``, by (decision, value). A norm is the sum of the norms of the
+        choice's parameter gradients (0-dim tensors, so a caller syncs once for all);
+        a choice whose modules hold no gradient is left out. PA&DA's path importance.
+        """
+        groups = self.decision_modules(arch) if per_decision else self.choice_modules(arch)
+        norms = {key: _grad_norm(modules) for key, modules in groups.items()}
+        return {key: norm for key, norm in norms.items() if norm is not None}
+
+
+def _grad_norm(modules: Iterable[nn.Module]) -> torch.Tensor | None:
+    """Sum of the gradient norms of the modules' parameters (None: no gradient at all)."""
+    norms = [torch.linalg.vector_norm(p.grad.float()) for m in modules for p in m.parameters()
+             if p.grad is not None]
+    return torch.stack(norms).sum() if norms else None
 
 
 def has_choice_modules(supernet: Supernet) -> bool:

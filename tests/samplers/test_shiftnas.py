@@ -49,8 +49,8 @@ def test_shift_moves_probability_toward_the_region_with_larger_variation():
     assert all(shifted[b] < prior[b] for b in range(len(prior)) if b != top)
     assert sampler.epoch_log()["probs"] == shifted
     steps = [0] * len(prior)
-    for step in range(600):
-        steps[sampler.region_of(sampler.sample(step))] += 1
+    for _ in range(600):
+        steps[sampler.region_of(sampler.sample())] += 1
     assert steps[top] / 600 == pytest.approx(shifted[top], abs=0.07)
 
 
@@ -61,8 +61,8 @@ def test_training_loss_estimator_shifts_toward_the_region_whose_losses_spread_mo
     top = sampler.region_of({f"d{i}": 2 for i in range(4)})
     prior = sampler.probabilities()
     for epoch in range(3):
-        for step in range(60):
-            arch = sampler.sample(step)
+        for _ in range(60):
+            arch = sampler.sample()
             _, loss = sampler.context.score(arch, None)
             sampler.observe(SimpleNamespace(arch=arch, loss=loss))
         sampler.on_epoch_end(epoch)
@@ -173,7 +173,7 @@ def test_generator_trains_through_the_nb201_mixture_forward(sharing):
     assert all(torch.equal(v, context.supernet.state_dict()[k])
                for k, v in before.items())  # supernet weights and BN buffers untouched
     assert all(p.grad is None for p in context.supernet.parameters())
-    draws = [sampler.sample(step) for step in range(40)]
+    draws = [sampler.sample() for _ in range(40)]
     assert all(sampler.space.contains(a) for a in draws)
     assert sampler._epoch_stats["generated"] > 0  # the generator proposed some of them
 
