@@ -60,7 +60,8 @@ from ..errors import ConfigError
 from ..plots import shiftnas_regions
 from ..space import Sample, SearchSpace
 from ..supernet.base import MixtureSupernet
-from .base import SAMPLERS, Sampler, SamplerContext, StepFeedback
+from ..validation import Rule, above, at_least, between, one_of
+from .base import SAMPLERS, Sampler, SamplerContext, StepFeedback, check_option_ranges
 from .generator import ArchGenerator, decode, hard_pick, straight_through
 from .regions import BINNINGS, LinearComplexity, Regions
 
@@ -68,6 +69,17 @@ ESTIMATORS = ("valid", "train")
 METRICS = ("params", "flops")
 MEASURED_SAMPLE = 96  # archs measured one by one for the edges of a non-additive space
 REJECTION_TRIES = 200
+
+#: ranges of the options (their types are checked from the signature by ``SAMPLERS.create``)
+OPTION_RULES: dict[str, Rule] = {
+    "metric": one_of(*METRICS), "binning": one_of(*BINNINGS), "estimator": one_of(*ESTIMATORS),
+    **dict.fromkeys(("regions", "archs_per_region"), at_least(2)),
+    **dict.fromkeys(("score_batches", "chunks", "noise_dim", "hidden"), at_least(1)),
+    **dict.fromkeys(("shift_start", "generator_steps", "lr", "complexity_weight", "tolerance"),
+                    at_least(0)),
+    **dict.fromkeys(("smoothing", "floor"), between(0, 1, closed=False)),
+    "generator_share": between(0, 1),
+    **dict.fromkeys(("generator_lr", "temperature"), above(0))}
 
 
 @SAMPLERS.register("shiftnas")
@@ -84,29 +96,27 @@ class ShiftNASSampler(Sampler):
                  hidden: int = 64,
                  bin_sample: int = 2048) -> None:
         super().__init__(space, seed)
-        self.k = _integer("regions", regions, 2)
-        self.metric = _choice("metric", metric, METRICS)
-        self.binning = _choice("binning", binning, BINNINGS)
-        self.estimator = _choice("estimator", estimator, ESTIMATORS)
-        self.archs_per_region = _integer("archs_per_region", archs_per_region, 2)
-        self.score_batches = _integer("score_batches", score_batches, 1)
-        self.lr = _number("lr", lr, 0.0)
-        self.smoothing = _number("smoothing", smoothing, 0.0, 1.0, open_high=True)
-        self.shift_start = _integer("shift_start", shift_start, 0)
-        self.floor = _number("floor", floor, 0.0, 1.0, open_high=True)
-        self.generator_share = _number("generator_share", generator_share, 0.0, 1.0)
-        self.generator_steps = _integer("generator_steps", generator_steps, 0)
-        self.generator_lr = _number("generator_lr", generator_lr, 0.0, open_low=True)
-        self.complexity_weight = _number("complexity_weight", complexity_weight, 0.0)
-        self.chunks = _integer("chunks", chunks, 1)
-        self.temperature = _number("temperature", temperature, 0.0, open_low=True)
-        self.tolerance = _number("tolerance", tolerance, 0.0)
-        self.bin_sample = _integer("bin_sample", bin_sample, 2 * regions)
+        check_option_ranges(
+            {**OPTION_RULES, "bin_sample": at_least(2 * regions)}, regions=regions,
+            metric=metric, binning=binning, estimator=estimator,
+            archs_per_region=archs_per_region, score_batches=score_batches, lr=lr,
+            smoothing=smoothing, shift_start=shift_start, floor=floor,
+            generator_share=generator_share, generator_steps=generator_steps,
+            generator_lr=generator_lr, complexity_weight=complexity_weight, chunks=chunks,
+            temperature=temperature, tolerance=tolerance, noise_dim=noise_dim, hidden=hidden,
+            bin_sample=bin_sample)
+        self.k, self.metric, self.binning, self.estimator = regions, metric, binning, estimator
+        self.archs_per_region, self.score_batches = archs_per_region, score_batches
+        self.lr, self.smoothing, self.floor = float(lr), float(smoothing), float(floor)
+        self.shift_start, self.generator_steps = shift_start, generator_steps
+        self.generator_share, self.generator_lr = float(generator_share), float(generator_lr)
+        self.complexity_weight, self.chunks = float(complexity_weight), chunks
+        self.temperature, self.tolerance = float(temperature), float(tolerance)
+        self.bin_sample = bin_sample
         with torch.random.fork_rng(devices=[]):  # the run's global CPU RNG stays untouched
             torch.manual_seed(seed)
             self.generator = ArchGenerator([len(d.values) for d in space.decisions.values()],
-                                           _integer("noise_dim", noise_dim, 1),
-                                           _integer("hidden", hidden, 1))
+                                           noise_dim, hidden)
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.generator_lr)
         self.noise = torch.Generator().manual_seed(seed)
         self.context: SamplerContext | None = None
@@ -409,27 +419,3 @@ class ShiftNASSampler(Sampler):
 
 def _json_float(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"sampler.options.{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
-def _integer(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"sampler.options.{name} must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def _number(name: str, value: Any, low: float, high: float = math.inf, *,
-            open_low: bool = False, open_high: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if open_low else value >= low) and \
-             (value < high if open_high else value <= high)
-    if not ok:
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise ConfigError(f"sampler.options.{name} must be a number in {interval}, got {value!r}")
-    return float(value)

@@ -81,16 +81,17 @@ def test_floor_keeps_every_region_sampled():
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("regions", 1, "regions must be an integer >= 2"),
-    ("metric", "latency", "metric must be one of"),
-    ("estimator", "grad", "estimator must be one of"),
-    ("smoothing", 1.0, r"smoothing must be a number in \[0.0, 1.0\)"),
-    ("generator_lr", 0, "generator_lr must be a number in"),
-    ("generator_share", True, "generator_share"),
+    ("regions", 1, "regions = 1 is not allowed; expected a value >= 2"),
+    ("metric", "latency", "metric = 'latency' is not allowed; expected one of 'params'"),
+    ("estimator", "grad", "estimator = 'grad' is not allowed; expected one of"),
+    ("smoothing", 1.0, r"smoothing = 1.0 is not allowed; expected a value in \[0, 1\)"),
+    ("generator_lr", 0, "generator_lr = 0 is not allowed; expected a value > 0"),
+    ("generator_share", True, "generator_share = True is not allowed; expected a finite number"),
+    ("bin_sample", 5, "bin_sample = 5 is not allowed; expected a value >= 6"),
 ])
 def test_bad_options_are_named(option, value, message):
     with pytest.raises(ConfigError, match=message):
-        SAMPLERS.create("shiftnas", space=TOY, **{option: value})
+        SAMPLERS.create("shiftnas", {option: value}, space=TOY)  # as the engine does
 
 
 # -- the generator on a real NB201 supernet -----------------------------------------------------
