@@ -100,7 +100,8 @@ def hidden_row(pipe: api.Pipeline, out: Path, n: int, name: str = "hidden_states
                ) -> dict[str, Any]:
     """Hidden-state correlations of the pipeline's controller (cached in ``<name>.json``)."""
     from nasengine.checkpoint import atomic_write_json
-    from nasengine.samplers.hidden import hidden_state_analysis, plot_hidden_states
+    from nasengine.plots import enas_hidden_states
+    from nasengine.samplers.hidden import hidden_state_analysis
     from search_spaces.nb201.graph import cell_graph
 
     path = out / f"{name}.json"
@@ -114,7 +115,7 @@ def hidden_row(pipe: api.Pipeline, out: Path, n: int, name: str = "hidden_states
         results["untrained"] = hidden_state_analysis(untrained, n, source="uniform",
                                                      graph=cell_graph)
         atomic_write_json(path, results)
-        plot_hidden_states(results, out / f"{name}.png")
+        enas_hidden_states(results, out / f"{name}.png")
     return {f"{source}_{key}": value for source, r in results.items()
             for key, value in r.items() if key.startswith(("spearman", "hidden_spread"))}
 

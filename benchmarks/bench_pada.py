@@ -113,9 +113,9 @@ def gradient_variance(pipe: api.Pipeline, sampler: Sampler, batches: int) -> dic
     params = shared_parameters(pipe.supernet, pipe.space)
     pipe.supernet.train()
     grads = []
-    for step, (x, y, *_) in zip(range(batches), loader):
+    for _, (x, y, *_) in zip(range(batches), loader):
         pipe.supernet.zero_grad(set_to_none=True)
-        F.cross_entropy(pipe.supernet(x, sampler.sample(step)).float(), y).backward()
+        F.cross_entropy(pipe.supernet(x, sampler.sample()).float(), y).backward()
         grads.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten()
                                 for p in params]).double().cpu())
     g = torch.stack(grads)

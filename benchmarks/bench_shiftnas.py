@@ -123,8 +123,8 @@ def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
     else:
         replay = UniformSampler(pipe.space, seed=pipe.config.seed)
         steps = [0] * len(probe.regions)
-        for step in range(history[-1]["step"]):
-            steps[probe.region_of(replay.sample(step))] += 1
+        for _ in range(history[-1]["step"]):
+            steps[probe.region_of(replay.sample())] += 1
     total = sum(steps)
     return {"steps_fraction": [s / total for s in steps],
             "region_prior": probe.regions.prior, "region_edges": probe.regions.edges}

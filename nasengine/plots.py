@@ -236,8 +236,9 @@ def _series_arrays(name: str, x: Sequence[float] | None, value: Series
     return arrays[0], arrays[1], arrays[2] if std is not None else None
 
 
-def _figure(ncols: int, nrows: int = 1) -> Figure:
-    fig = blank_figure(figsize=(5.0 * ncols, 4.2 * nrows))
+def _figure(ncols: int, nrows: int = 1, size: tuple[float, float] = (5.0, 4.2)) -> Figure:
+    """A figure of ``nrows x ncols`` panels of ``size`` inches each."""
+    fig = blank_figure(figsize=(size[0] * ncols, size[1] * nrows))
     fig.subplots(nrows, ncols, squeeze=False)
     return fig
 
@@ -258,3 +259,99 @@ def _save(fig: Figure, path: str | Path, title: str, dpi: int = 120) -> Path:
     if title:
         fig.suptitle(title)
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+
+
+# -- samplers: their distributions over training ----------------------------------------
+def pada_distributions(log: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """PA&DA per epoch: path probabilities (mean over decisions with the same choices) and
+    the data distribution's spread (effective sample size and entropy, as fractions of uniform)."""
+    left, right = _figure(ncols=2, size=(5.0, 3.5)).axes
+    fig = left.figure
+    epochs = [r["epoch"] for r in log]
+    groups = _decision_groups(log[0]["path"])
+    for labels in groups:
+        for choice in log[0]["path"][labels[0]]:
+            name = choice if len(groups) == 1 else f"{labels[0]}{'..' * (len(labels) > 1)}={choice}"
+            left.plot(epochs, [float(np.mean([r["path"][d][choice] for d in labels]))
+                               for r in log], marker="o", label=name)
+    left.set(xlabel="epoch", ylabel="probability (mean over decisions)", title="paths")
+    left.legend(fontsize=7)
+    for key in ("ess_fraction", "entropy_ratio"):
+        right.plot(epochs, [r["data"][key] if r["data"] else 1.0 for r in log], marker="o",
+                   label=key)
+    right.set(xlabel="epoch", ylabel="fraction of uniform", title="data")
+    right.ticklabel_format(axis="y", useOffset=False)
+    right.legend(fontsize=7)
+    for axis in (left, right):
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, path, "")
+
+
+def _decision_groups(path: Mapping[str, Mapping[str, float]]) -> list[list[str]]:
+    """Decisions grouped by their choice set, so only like choices are averaged together."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for label, probs in path.items():
+        groups.setdefault(tuple(probs), []).append(label)
+    return list(groups.values())
+
+
+def shiftnas_regions(log: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """ShiftNAS per epoch: region probabilities, steps per region and performance variation."""
+    import math
+
+    epochs = [r["epoch"] for r in log]
+    panels = (("probs", "probability after the epoch's shift"),
+              ("steps_fraction", "fraction of the epoch's steps"),
+              ("variation", "loss spread (variation)"))
+    fig = _figure(ncols=3, size=(13 / 3, 3.5))
+    for axis, (key, title) in zip(fig.axes, panels):
+        for b, prior in enumerate(log[0]["prior"]):
+            line, = axis.plot(epochs, [r[key][b] if r[key] and r[key][b] is not None
+                                       else math.nan for r in log], marker="o", label=f"region {b}")
+            if key != "variation":  # dotted: what uniform sampling gives the region
+                axis.axhline(prior, color=line.get_color(), linestyle=":", linewidth=1)
+        axis.set(xlabel="epoch", title=title)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    fig.axes[0].legend(fontsize=7, title="dotted: uniform's share", title_fontsize=7)
+    fig.suptitle(f"ShiftNAS regions by {log[0]['metric']} (low -> high)", fontsize=9)
+    return _save(fig, path, "")
+
+
+def enas_controller(records: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """ENAS per epoch: reward, baseline and policy entropy (and the buffer's reconstruction loss)."""
+    left, right = _figure(ncols=2, size=(5.0, 3.5)).axes
+    epochs = [r["epoch"] + 1 for r in records]
+    left.plot(epochs, [r["reward"] for r in records], marker="o", label="mean reward (top-1)")
+    left.plot(epochs, [r["baseline"] for r in records], marker=".", label="baseline")
+    left.set(xlabel="epoch", ylabel="fraction", title="controller reward")
+    right.plot(epochs, [r["entropy"] for r in records], marker="o", label="entropy (nats)")
+    sup = [(e, r["sup_loss"]) for e, r in zip(epochs, records) if r.get("sup_loss") is not None]
+    if sup:
+        right.plot(*zip(*sup), marker="s", label="reconstruction NLL")
+    right.set(xlabel="epoch", title="policy")
+    for axis in (left, right):
+        axis.legend(fontsize=7)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+    return _save(left.figure, path, "")
+
+
+def enas_hidden_states(results: Mapping[str, Mapping[str, Any]], path: str | Path) -> Path:
+    """Per analysis: the controller's state matrix as a heat map, and state vs Hamming distance."""
+    import itertools
+
+    fig = _figure(ncols=len(results), nrows=2, size=(5.0, 3.5))
+    axes = np.array(fig.axes).reshape(2, len(results))
+    for col, (name, r) in enumerate(results.items()):
+        states, vectors = np.array(r["states"]), np.array(r["vectors"])
+        order = np.lexsort(vectors.T[::-1])
+        axes[0, col].imshow(states[order], aspect="auto", cmap="RdBu_r")
+        axes[0, col].set(title=f"{name}: hidden states ({r['distinct']} distinct archs)",
+                         xlabel="unit", ylabel="arch (sorted)")
+        pairs = list(itertools.combinations(range(len(states)), 2))
+        d_state = [np.linalg.norm(states[i] - states[j]) for i, j in pairs]
+        hamming = [int((vectors[i] != vectors[j]).sum()) for i, j in pairs]
+        axes[1, col].scatter(hamming, d_state, s=3, alpha=0.3)
+        rho = r.get("spearman_hamming")
+        axes[1, col].set(xlabel="Hamming distance", ylabel="hidden-state L2 distance",
+                         title=f"Spearman {rho:+.2f}" if rho is not None else "Spearman n/a")
+    return _save(fig, path, "")

@@ -147,7 +147,7 @@ class Trainer:
             self.restore()
         if self.context is not None:
             self.sampler.bind(self.context)
-        self.sampler.on_train_start(self.config.epochs, len(self.loader))
+        self.sampler.on_train_start(self.config.epochs)
         if self.device.type == "cpu":
             tune_cpu_allocator()
         with self.runner.session():
@@ -211,7 +211,7 @@ class Trainer:
 
     def _train_step(self, epoch: int, x: torch.Tensor, y: torch.Tensor,
                     indices: torch.Tensor | None = None) -> tuple[float, int, int]:
-        arch = self.sampler.sample(self.step)
+        arch = self.sampler.sample()
         self.optimizer.zero_grad(set_to_none=True)
         weights = self.sampler.loss_weights(arch, indices)
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -228,8 +228,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         self.optimizer.step()
         self.scheduler.step()
-        self.sampler.observe(StepFeedback(self.step, epoch, arch, value, logits, y,
-                                          indices, self.supernet))
+        self.sampler.observe(StepFeedback(arch, value, logits, y, indices, self.supernet))
         self.step += 1
         return value, int((logits.argmax(1) == y).sum()), len(y)
 

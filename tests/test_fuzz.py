@@ -33,7 +33,7 @@ def _keys(obj=RunConfig(), prefix="") -> list[str]:
     return out
 
 
-KEYS = _keys() + ["sampler.options.tau", "sampler.options.foo", "fewshot.options.batches",
+KEYS = _keys() + ["sampler.options.importance_weight", "sampler.options.foo", "fewshot.options.batches",
                   "train.nope", "nope"]
 SCALARS = st.one_of(st.integers(-3, 10 ** 6), st.floats(allow_nan=True, allow_infinity=True),
                     st.booleans(), st.text(max_size=8),

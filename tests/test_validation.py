@@ -57,10 +57,10 @@ def test_bad_config_values_are_one_line_naming_field_value_and_allowed(setting, 
 
 def test_sampler_and_strategy_options_are_checked_against_what_each_accepts(tmp_path, capsys):
     base = ["train", "--config", "smoke", "--out", str(tmp_path)]
-    err = _fails(capsys, base + ["--set", "sampler.name=pada", "--set", "sampler.options.tau=x"])
-    assert "sampler 'pada' option tau = 'x' is not allowed; expected a finite number" in err
+    err = _fails(capsys, base + ["--set", "sampler.name=pada", "--set", "sampler.options.importance_weight=x"])
+    assert "sampler 'pada' option importance_weight = 'x' is not allowed; expected a finite number" in err
     err = _fails(capsys, base + ["--set", "sampler.name=pada", "--set", "sampler.options.tua=1"])
-    assert "has no option 'tua'; it accepts: path, data, tau," in err
+    assert "has no option 'tua'; it accepts: path, data, importance_weight," in err
     err = _fails(capsys, base + ["--set", "fewshot.strategy=gm",
                                  "--set", "fewshot.options.params=\"*\""])
     assert "split strategy 'gm' option params = '*'" in err and "a list of strings" in err

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from ..errors import SpaceError
-from ..supernet.entangled import (EntangledBatchNorm2d, EntangledConv2d, EntangledLinear,
-                                  SlicedChoice, choice_module, extract_choice)
+from ..supernet.layers import EntangledBatchNorm2d, EntangledConv2d, EntangledLinear
+from ..supernet.sharing import SlicedChoice
 from .context import checking, current_arch, current_build
 from .values import Choice, choices_of, combinations, possible, resolve
 
@@ -116,15 +116,15 @@ class _Sliced(Mutable):
             path.params += sum(p.numel() for p in self.edge.parameters())
             return
         name = self.config_name(arch)
-        module = choice_module(self.edge, name)
+        module = self.edge.module_for(name)
         for choice in choices_of(*self.params.values()):
             path.reads.add(choice.label)
             path.trained.append((choice.label, arch[choice.label], module))
         if path.count:
-            path.params += sum(p.numel() for p in extract_choice(self.edge, name).parameters())
+            path.params += sum(p.numel() for p in self.edge.extract(name).parameters())
 
     def copy_into(self, target: nn.Module, arch: Mapping[str, Any]) -> None:
-        source = self.edge if self.single else extract_choice(self.edge, self.config_name(arch))
+        source = self.edge if self.single else self.edge.extract(self.config_name(arch))
         target.load_state_dict(source.state_dict())
 
 
@@ -278,14 +278,14 @@ class LayerChoice(Mutable):
 
     def trace(self, arch: Mapping[str, Any], path: Path) -> None:
         value = self.choice.resolve(arch)
-        module = choice_module(self.edge, str(value))
+        module = self.edge.module_for(str(value))
         path.reads.add(self.choice.label)
         if module is not None:
             path.trained.append((self.choice.label, value, module))
             trace(module, arch, path)
 
     def copy_into(self, target: nn.Module, arch: Mapping[str, Any]) -> None:
-        chosen = choice_module(self.edge, str(self.choice.resolve(arch)))
+        chosen = self.edge.module_for(str(self.choice.resolve(arch)))
         if chosen is not None:
             copy_into(chosen, target, arch)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ import torch
 from ..data.loader import IndexSampler
 from ..errors import ConfigError
 from ..registry import Registry
+from ..validation import Rule, check_rule
 from ..space import Sample, SearchSpace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,13 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover
 class StepFeedback:
     """What a sampler may learn from after one optimisation step.
 
-    ``per_sample_loss``, ``logits``, ``targets`` and ``indices`` serve data
-    importance (PA&DA); ``supernet`` gives access to the gradients of the ops
-    that ``arch`` used (read after backward, before the optimiser zeroes them).
+    ``logits``, ``targets`` and ``indices`` serve data importance (PA&DA); the
+    ``supernet`` still holds the step's gradients (read them through
+    :meth:`~nasengine.supernet.base.Supernet.choice_grad_norms`, before the optimiser
+    zeroes them at the next step).
     """
 
-    step: int
-    epoch: int
     arch: Sample
     loss: float
     logits: torch.Tensor
@@ -101,14 +101,14 @@ class Sampler(ABC):
         self.rng = random.Random(seed)
 
     @abstractmethod
-    def sample(self, step: int) -> Sample:
-        """The architecture to train at ``step``."""
+    def sample(self) -> Sample:
+        """The architecture to train at the next step."""
 
     def observe(self, feedback: StepFeedback) -> None:
         """Learn from the step just taken (default: nothing)."""
 
-    def on_train_start(self, epochs: int, steps_per_epoch: int) -> None:
-        """The run's length, before its first step, for schedules (default: nothing)."""
+    def on_train_start(self, epochs: int) -> None:
+        """The run's length in epochs, before its first step, for schedules (default: nothing)."""
 
     def bind(self, context: SamplerContext) -> None:
         """Receive the supernet, validation stream and complexity before training starts
@@ -138,10 +138,6 @@ class Sampler(ABC):
         """Draw the :meth:`epoch_log` records to ``path``; False when there is nothing to draw."""
         return False
 
-    def reseed(self, seed: int) -> None:
-        self.seed = seed
-        self.rng = random.Random(seed)
-
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume the exact sample stream."""
         return {"seed": self.seed, "rng": self.rng.getstate()}
@@ -152,3 +148,10 @@ class Sampler(ABC):
 
 
 SAMPLERS: Registry[Sampler] = Registry("sampler")
+
+
+def check_option_ranges(rules: Mapping[str, Rule], **values: Any) -> None:
+    """The ranges of a sampler's options, in the validation layer's words (their types are
+    checked against the signature by :meth:`SAMPLERS.create <nasengine.registry.Registry.create>`)."""
+    for name, value in values.items():
+        check_rule(f"sampler.options.{name}", value, rules[name])

@@ -33,30 +33,23 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import atomic_write
 from ..errors import ConfigError
+from ..plots import enas_controller
 from ..space import Sample, SearchSpace
-from .base import SAMPLERS, Sampler, SamplerContext
+from ..validation import Rule, above, at_least, between
+from .base import SAMPLERS, Sampler, SamplerContext, check_option_ranges
 from .buffer import MemoryBuffer
 from .controller import Controller, Draw
-from .pada import _check_bool, _check_positive
 
-
-def _check_number(name: str, value: Any, positive: bool = True) -> float:
-    """A real number, > 0 (``positive``) or >= 0."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and (
-        value > 0 if positive else value >= 0)
-    if not ok:
-        raise ConfigError(f"sampler.options.{name} must be a number "
-                          f"{'> 0' if positive else '>= 0'}, got {value!r}")
-    return float(value)
-
-
-def _check_count(name: str, value: Any) -> int:
-    """A whole number >= 0 (0 switches the phase or the schedule's delay off)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"sampler.options.{name} must be a whole number >= 0, got {value!r}")
-    return value
+#: ranges of the options (their types are checked from the signature by ``SAMPLERS.create``);
+#: a count of 0 switches a phase or a schedule's delay off
+OPTION_RULES: dict[str, Rule] = {
+    **dict.fromkeys(("hidden", "layers", "aggregate", "buffer_capacity", "sup_batch"),
+                    at_least(1)),
+    **dict.fromkeys(("controller_steps", "buffer_replace", "buffer_start_epoch",
+                     "sup_start_epoch", "entropy_weight", "sup_weight"), at_least(0)),
+    **dict.fromkeys(("tanh_constant", "temperature", "lr", "grad_clip"), above(0)),
+    "baseline_decay": between(0, 1, closed=False)}
 
 
 @SAMPLERS.register("enas")
@@ -81,21 +74,13 @@ class EnasSampler(Sampler):
                  buffer_capacity: int = 10_000, buffer_replace: int = 100,
                  sup_start_epoch: int = 10, sup_batch: int = 100, sup_weight: float = 1.0) -> None:
         super().__init__(space, seed)
-        _check_bool("memory_buffer", memory_buffer)
-        for name, value in (("hidden", hidden), ("layers", layers), ("aggregate", aggregate),
-                            ("buffer_capacity", buffer_capacity), ("sup_batch", sup_batch)):
-            _check_positive(name, value)
-        for name, value in (("controller_steps", controller_steps), ("buffer_replace", buffer_replace),
-                            ("buffer_start_epoch", buffer_start_epoch),
-                            ("sup_start_epoch", sup_start_epoch)):
-            _check_count(name, value)
-        for name, value in (("tanh_constant", tanh_constant), ("temperature", temperature),
-                            ("lr", lr), ("grad_clip", grad_clip)):
-            _check_number(name, value)
-        _check_number("entropy_weight", entropy_weight, positive=False)
-        _check_number("sup_weight", sup_weight, positive=False)
-        if not 0 <= _check_number("baseline_decay", baseline_decay, positive=False) < 1:
-            raise ConfigError(f"sampler.options.baseline_decay must be in [0, 1), got {baseline_decay!r}")
+        check_option_ranges(
+            OPTION_RULES, hidden=hidden, layers=layers, aggregate=aggregate,
+            buffer_capacity=buffer_capacity, sup_batch=sup_batch,
+            controller_steps=controller_steps, buffer_replace=buffer_replace,
+            buffer_start_epoch=buffer_start_epoch, sup_start_epoch=sup_start_epoch,
+            entropy_weight=entropy_weight, sup_weight=sup_weight, tanh_constant=tanh_constant,
+            temperature=temperature, lr=lr, grad_clip=grad_clip, baseline_decay=baseline_decay)
         self.options = {"lr": lr, "grad_clip": grad_clip, "controller_steps": controller_steps,
                         "aggregate": aggregate, "entropy_weight": entropy_weight,
                         "baseline_decay": baseline_decay, "buffer_start_epoch": buffer_start_epoch,
@@ -122,7 +107,7 @@ class EnasSampler(Sampler):
         rows = self.controller.sample(n, generator or self.generator).archs
         return [self.to_arch(row) for row in rows]
 
-    def sample(self, step: int) -> Sample:
+    def sample(self) -> Sample:
         return self.draw(1)[0]
 
     def encode(self, archs: list[Sample]) -> torch.Tensor:
@@ -215,14 +200,10 @@ class EnasSampler(Sampler):
         records = [r for r in records if "reward" in r]
         if not records:
             return False
-        plot_controller_log(records, path)
+        enas_controller(records, path)
         return True
 
     # -- state -----------------------------------------------------------------------
-    def reseed(self, seed: int) -> None:
-        super().reseed(seed)
-        self.generator.manual_seed(seed)
-
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "controller": copy.deepcopy(self.controller.state_dict()),
                 "optimizer": copy.deepcopy(self.optimizer.state_dict()),
@@ -254,28 +235,3 @@ class EnasSampler(Sampler):
         generator = torch.Generator()
         generator.set_state(state["generator"])
         self.__dict__.update({**state, "generator": generator})
-
-
-def plot_controller_log(records: list[dict[str, Any]], path: Path) -> None:
-    """Reward, baseline and policy entropy per epoch (and the buffer's reconstruction loss)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] + 1 for r in records]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
-    left.plot(epochs, [r["reward"] for r in records], marker="o", label="mean reward (top-1)")
-    left.plot(epochs, [r["baseline"] for r in records], marker=".", label="baseline")
-    left.set(xlabel="epoch", ylabel="fraction", title="controller reward")
-    right.plot(epochs, [r["entropy"] for r in records], marker="o", label="entropy (nats)")
-    sup = [(e, r["sup_loss"]) for e, r in zip(epochs, records) if r.get("sup_loss") is not None]
-    if sup:
-        right.plot(*zip(*sup), marker="s", label="reconstruction NLL")
-    right.set(xlabel="epoch", title="policy")
-    for axis in (left, right):
-        axis.legend(fontsize=7)
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)

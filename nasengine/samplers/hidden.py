@@ -16,13 +16,11 @@ import itertools
 import math
 import statistics
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from scipy.stats import spearmanr
 
-from ..checkpoint import atomic_write
 from ..errors import ConfigError
 from ..space import Sample
 
@@ -126,32 +124,3 @@ def graph_edit_distance(a: nx.DiGraph, b: nx.DiGraph) -> float:
 def _finite(value: float) -> float | None:
     """NaN (a constant distance list) becomes None, which JSON can hold."""
     return None if value != value else float(value)
-
-
-def plot_hidden_states(results: dict[str, dict[str, Any]], path: Path) -> None:
-    """Per analysis: the state matrix as a heat map, and state vs Hamming distance."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, axes = plt.subplots(2, len(results), figsize=(5 * len(results), 7), squeeze=False)
-    for col, (name, r) in enumerate(results.items()):
-        states = np.array(r["states"])
-        order = np.lexsort(np.array(r["vectors"]).T[::-1])
-        axes[0, col].imshow(states[order], aspect="auto", cmap="RdBu_r")
-        axes[0, col].set(title=f"{name}: hidden states ({r['distinct']} distinct archs)",
-                         xlabel="unit", ylabel="arch (sorted)")
-        pairs = list(itertools.combinations(range(len(states)), 2))
-        d_state = [np.linalg.norm(states[i] - states[j]) for i, j in pairs]
-        vectors = np.array(r["vectors"])
-        hamming = [int((vectors[i] != vectors[j]).sum()) for i, j in pairs]
-        axes[1, col].scatter(hamming, d_state, s=3, alpha=0.3)
-        rho = r.get("spearman_hamming")
-        axes[1, col].set(xlabel="Hamming distance", ylabel="hidden-state L2 distance",
-                         title=f"Spearman {rho:+.2f}" if rho is not None else "Spearman n/a")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
-

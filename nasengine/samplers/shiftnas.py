@@ -56,10 +56,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import atomic_write
 from ..errors import ConfigError
+from ..plots import shiftnas_regions
 from ..space import Sample, SearchSpace
-from .base import SAMPLERS, Sampler, SamplerContext, StepFeedback
+from ..supernet.base import MixtureSupernet
+from ..validation import Rule, above, at_least, between, one_of
+from .base import SAMPLERS, Sampler, SamplerContext, StepFeedback, check_option_ranges
 from .generator import ArchGenerator, decode, hard_pick, straight_through
 from .regions import BINNINGS, LinearComplexity, Regions
 
@@ -67,6 +69,17 @@ ESTIMATORS = ("valid", "train")
 METRICS = ("params", "flops")
 MEASURED_SAMPLE = 96  # archs measured one by one for the edges of a non-additive space
 REJECTION_TRIES = 200
+
+#: ranges of the options (their types are checked from the signature by ``SAMPLERS.create``)
+OPTION_RULES: dict[str, Rule] = {
+    "metric": one_of(*METRICS), "binning": one_of(*BINNINGS), "estimator": one_of(*ESTIMATORS),
+    **dict.fromkeys(("regions", "archs_per_region"), at_least(2)),
+    **dict.fromkeys(("score_batches", "chunks", "noise_dim", "hidden"), at_least(1)),
+    **dict.fromkeys(("shift_start", "generator_steps", "lr", "complexity_weight", "tolerance"),
+                    at_least(0)),
+    **dict.fromkeys(("smoothing", "floor"), between(0, 1, closed=False)),
+    "generator_share": between(0, 1),
+    **dict.fromkeys(("generator_lr", "temperature"), above(0))}
 
 
 @SAMPLERS.register("shiftnas")
@@ -83,29 +96,27 @@ class ShiftNASSampler(Sampler):
                  hidden: int = 64,
                  bin_sample: int = 2048) -> None:
         super().__init__(space, seed)
-        self.k = _integer("regions", regions, 2)
-        self.metric = _choice("metric", metric, METRICS)
-        self.binning = _choice("binning", binning, BINNINGS)
-        self.estimator = _choice("estimator", estimator, ESTIMATORS)
-        self.archs_per_region = _integer("archs_per_region", archs_per_region, 2)
-        self.score_batches = _integer("score_batches", score_batches, 1)
-        self.lr = _number("lr", lr, 0.0)
-        self.smoothing = _number("smoothing", smoothing, 0.0, 1.0, open_high=True)
-        self.shift_start = _integer("shift_start", shift_start, 0)
-        self.floor = _number("floor", floor, 0.0, 1.0, open_high=True)
-        self.generator_share = _number("generator_share", generator_share, 0.0, 1.0)
-        self.generator_steps = _integer("generator_steps", generator_steps, 0)
-        self.generator_lr = _number("generator_lr", generator_lr, 0.0, open_low=True)
-        self.complexity_weight = _number("complexity_weight", complexity_weight, 0.0)
-        self.chunks = _integer("chunks", chunks, 1)
-        self.temperature = _number("temperature", temperature, 0.0, open_low=True)
-        self.tolerance = _number("tolerance", tolerance, 0.0)
-        self.bin_sample = _integer("bin_sample", bin_sample, 2 * regions)
+        check_option_ranges(
+            {**OPTION_RULES, "bin_sample": at_least(2 * regions)}, regions=regions,
+            metric=metric, binning=binning, estimator=estimator,
+            archs_per_region=archs_per_region, score_batches=score_batches, lr=lr,
+            smoothing=smoothing, shift_start=shift_start, floor=floor,
+            generator_share=generator_share, generator_steps=generator_steps,
+            generator_lr=generator_lr, complexity_weight=complexity_weight, chunks=chunks,
+            temperature=temperature, tolerance=tolerance, noise_dim=noise_dim, hidden=hidden,
+            bin_sample=bin_sample)
+        self.k, self.metric, self.binning, self.estimator = regions, metric, binning, estimator
+        self.archs_per_region, self.score_batches = archs_per_region, score_batches
+        self.lr, self.smoothing, self.floor = float(lr), float(smoothing), float(floor)
+        self.shift_start, self.generator_steps = shift_start, generator_steps
+        self.generator_share, self.generator_lr = float(generator_share), float(generator_lr)
+        self.complexity_weight, self.chunks = float(complexity_weight), chunks
+        self.temperature, self.tolerance = float(temperature), float(tolerance)
+        self.bin_sample = bin_sample
         with torch.random.fork_rng(devices=[]):  # the run's global CPU RNG stays untouched
             torch.manual_seed(seed)
             self.generator = ArchGenerator([len(d.values) for d in space.decisions.values()],
-                                           _integer("noise_dim", noise_dim, 1),
-                                           _integer("hidden", hidden, 1))
+                                           noise_dim, hidden)
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=self.generator_lr)
         self.noise = torch.Generator().manual_seed(seed)
         self.context: SamplerContext | None = None
@@ -187,7 +198,7 @@ class ShiftNASSampler(Sampler):
         self.theta = [t + self.lr * p * (x - mean) for t, p, x in zip(self.theta, probs, v)]
 
     # -- drawing archs -----------------------------------------------------------------------
-    def sample(self, step: int) -> Sample:
+    def sample(self) -> Sample:
         if self.context is None:
             return self.space.sample(self.rng)
         b = self.rng.choices(range(len(self._regions())), weights=self.probabilities())[0]
@@ -282,7 +293,7 @@ class ShiftNASSampler(Sampler):
         context = self._bound()
         valid = context.require_valid("shiftnas")
         supernet, was_training = context.supernet, context.supernet.training
-        if not hasattr(supernet, "forward_mixture"):
+        if not isinstance(supernet, MixtureSupernet):
             raise ConfigError(f"the ShiftNAS generator trains through a mixture forward, which "
                               f"{type(supernet).__name__} lacks; set sampler.options."
                               "generator_steps=0 (region shift only) or use a MixtureSupernet")
@@ -376,7 +387,7 @@ class ShiftNASSampler(Sampler):
 
     def plot_log(self, records: list[dict[str, Any]], path: Path) -> bool:
         if records:
-            plot_regions(records, path)
+            shiftnas_regions(records, path)
         return bool(records)
 
     def state_dict(self) -> dict[str, Any]:
@@ -408,54 +419,3 @@ class ShiftNASSampler(Sampler):
 
 def _json_float(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(f"sampler.options.{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
-def _integer(name: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"sampler.options.{name} must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def _number(name: str, value: Any, low: float, high: float = math.inf, *,
-            open_low: bool = False, open_high: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value > low if open_low else value >= low) and \
-             (value < high if open_high else value <= high)
-    if not ok:
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        raise ConfigError(f"sampler.options.{name} must be a number in {interval}, got {value!r}")
-    return float(value)
-
-
-def plot_regions(log: list[dict[str, Any]], path: Path) -> None:
-    """Region probabilities, steps per region and performance variation per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in log]
-    panels = (("probs", "probability after the epoch's shift"),
-              ("steps_fraction", "fraction of the epoch's steps"),
-              ("variation", "loss spread (variation)"))
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    for axis, (key, title) in zip(axes, panels):
-        for b, prior in enumerate(log[0]["prior"]):
-            line, = axis.plot(epochs, [r[key][b] if r[key] and r[key][b] is not None
-                                       else math.nan for r in log], marker="o", label=f"region {b}")
-            if key != "variation":  # dotted: what uniform sampling gives the region
-                axis.axhline(prior, color=line.get_color(), linestyle=":", linewidth=1)
-        axis.set(xlabel="epoch", title=title)
-        axis.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].legend(fontsize=7, title="dotted: uniform's share", title_fontsize=7)
-    fig.suptitle(f"ShiftNAS regions by {log[0]['metric']} (low -> high)", fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)

@@ -9,5 +9,5 @@ from .base import SAMPLERS, Sampler
 class UniformSampler(Sampler):
     """Draws each decision independently and uniformly."""
 
-    def sample(self, step: int) -> Sample:
+    def sample(self) -> Sample:
         return self.space.sample(self.rng)

@@ -5,18 +5,21 @@ mechanism (e.g. weight entanglement) is one more entry, not a flag.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Mapping
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ..errors import SpaceError
 from ..registry import Registry
+from .base import Edge
 
 ChoiceFactory = Callable[[], nn.Module]
-EdgeBuilder = Callable[[Mapping[str, ChoiceFactory]], nn.Module]
+EdgeBuilder = Callable[[Mapping[str, ChoiceFactory]], Edge]
 
-SHARING: Registry[nn.Module] = Registry("sharing mechanism")
+SHARING: Registry[Edge] = Registry("sharing mechanism")
 
 
 def check_choice_names(names: Iterable[str]) -> None:
@@ -32,7 +35,26 @@ def check_choice_names(names: Iterable[str]) -> None:
                              "'conv.3x3', 'op_keys' instead of 'keys')")
 
 
-class ChoiceEdge(nn.Module):
+@dataclass(frozen=True)
+class SlicedChoice:
+    """A choice that can be a slice of a super-op shared by its ``group``.
+
+    Called, it builds the choice alone (what weight sharing and stand-alone nets use).
+    Entanglement instead calls ``super_op(configs)`` once per group with every member's
+    ``config``; the super-op has ``forward(x, **config)``,
+    ``forward_mixture(x, configs, weights)`` and ``extract(**config)``.
+    """
+
+    group: str
+    config: Mapping[str, Any]
+    standalone: ChoiceFactory
+    super_op: Callable[[Sequence[Mapping[str, Any]]], nn.Module] = field(compare=False)
+
+    def __call__(self) -> nn.Module:
+        return self.standalone()
+
+
+class ChoiceEdge(Edge):
     """Weight sharing: one module instance per choice; a forward uses one of them."""
 
     def __init__(self, choices: Mapping[str, ChoiceFactory]) -> None:
@@ -43,7 +65,13 @@ class ChoiceEdge(nn.Module):
     def forward(self, x: torch.Tensor, choice: str) -> torch.Tensor:
         return self.choices[choice](x)
 
+    def module_for(self, choice: str) -> nn.Module | None:
+        return self.choices[choice] if choice in self.choices else None
+
+    def extract(self, choice: str) -> nn.Module:
+        return copy.deepcopy(self.choices[choice])
+
 
 @SHARING.register("weight_sharing")
-def weight_sharing(choices: Mapping[str, ChoiceFactory]) -> nn.Module:
+def weight_sharing(choices: Mapping[str, ChoiceFactory]) -> Edge:
     return ChoiceEdge(choices)

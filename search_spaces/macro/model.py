@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasengine.errors import SpaceError
-from nasengine.supernet.entangled import (EntangledBatchNorm2d, EntangledConv2d,
-                                          MixtureSupernet, SlicedChoice, depth_mixture,
-                                          extract_choice, marginal, mixture_forward, width_mask)
-from nasengine.supernet.sharing import ChoiceEdge, ChoiceFactory
+from nasengine.supernet.base import Edge, MixtureSupernet
+from nasengine.supernet.depth import depth_mixture
+from nasengine.supernet.layers import EntangledBatchNorm2d, EntangledConv2d
+from nasengine.supernet.masks import marginal, width_mask
+from nasengine.supernet.sharing import ChoiceEdge, ChoiceFactory, SlicedChoice
 
 from .space import MacroSpace, block_label, depth_label
 
@@ -188,9 +189,9 @@ def _joint(space: MacroSpace, probs: Mapping[str, torch.Tensor], stage: int, blo
             for j, e in enumerate(space.expands)}
 
 
-def _mixed_block(edge: nn.Module, weights: dict[str, torch.Tensor], one_pass: bool
+def _mixed_block(edge: Edge, weights: dict[str, torch.Tensor], one_pass: bool
                  ) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda x: mixture_forward(edge, x, weights, one_pass)
+    return lambda x: edge.forward_mixture(x, weights, one_pass)
 
 
 class MacroSupernet(MixtureSupernet):
@@ -240,7 +241,7 @@ class MacroSupernet(MixtureSupernet):
         for s, stage in enumerate(net.network.stages):
             for b, edge in enumerate(stage):
                 name = _block_choice(arch, s, b)
-                edge.choices[name] = extract_choice(self.network.stages[s][b], name)
+                edge.choices[name] = self.network.stages[s][b].extract(name)
         return net.to(next(self.parameters()).device)
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from nasengine.errors import SpaceError
-from nasengine.supernet.entangled import MixtureSupernet, choice_module, mixture_forward
+from nasengine.supernet.base import MixtureSupernet
 from nasengine.supernet.sharing import ChoiceEdge, ChoiceFactory
 
 from .ops import OP_FACTORIES, SLICED_OPS, ResNetBasicBlock
@@ -58,9 +58,8 @@ class NB201Cell(nn.Module):
         """DARTS cell: node i = sum over j of the edge's weighted op mixture (``none`` adds 0)."""
         nodes = [x]
         for i in range(1, NODES):
-            nodes.append(sum(mixture_forward(self.edges[edge_label(i, j)], nodes[j],
-                                             weights[edge_label(i, j)], one_pass)
-                             for j in range(i)))
+            nodes.append(sum(self.edges[edge_label(i, j)].forward_mixture(
+                nodes[j], weights[edge_label(i, j)], one_pass) for j in range(i)))
         return nodes[-1]
 
 
@@ -147,7 +146,7 @@ class NB201Supernet(MixtureSupernet):
         for layer in self.network.layers:
             if isinstance(layer, NB201Cell):
                 for label, edge in layer.edges.items():
-                    module = choice_module(edge, arch[label])
+                    module = edge.module_for(arch[label])
                     if module is not None:
                         used.setdefault(arch[label], []).append(module)
         return used

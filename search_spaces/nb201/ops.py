@@ -7,7 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasengine.supernet.entangled import EntangledConv2d, SlicedChoice, marginal
+from nasengine.supernet.layers import EntangledConv2d
+from nasengine.supernet.masks import marginal
+from nasengine.supernet.sharing import SlicedChoice
 
 
 class ReLUConvBN(nn.Sequential):

@@ -148,7 +148,7 @@ def test_samplers_drive_a_splitting_tree_unchanged(nb201_supernet, tmp_path, sam
     from nasengine.samplers import SAMPLERS
 
     tree = FewShotSupernet(nb201_supernet, ExhaustiveSplit(), SplitSchedule(1, 1, 1), ["3<-2"])
-    options = {"path": True, "data": False, "tau": 1.0} if sampler == "pada" else {}
+    options = {"path": True, "data": False, "importance_weight": 1.0} if sampler == "pada" else {}
     chosen = SAMPLERS.create(sampler, space=tree.space, seed=0, **options)
     loader = FakeLoader()
     loader.batches = loader.batches * 4  # 16 steps after the split

@@ -23,7 +23,7 @@ class Recording(UniformSampler):
         self.calls.append(("bind",))
 
     def on_epoch_end(self, epoch: int) -> None:
-        self.calls.append(("end", epoch, self.context.score(self.sample(0),
+        self.calls.append(("end", epoch, self.context.score(self.sample(),
                                                            self.context.valid_batch(epoch))))
 
 

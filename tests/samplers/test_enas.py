@@ -32,7 +32,7 @@ class ToyContext(SamplerContext):
 
 
 def enas(seed=0, **options) -> EnasSampler:
-    return SAMPLERS.create("enas", space=SPACE, seed=seed, **options)
+    return SAMPLERS.create("enas", options, space=SPACE, seed=seed)  # as the engine does
 
 
 @pytest.mark.parametrize("space", [SPACE, MacroFamily().space()], ids=["nb201", "macro"])
@@ -127,7 +127,7 @@ def _toy_run(sampler, epochs):
     sampler.bind(ToyContext())
     for epoch in epochs:
         sampler.on_epoch_end(epoch)
-        [sampler.sample(i) for i in range(7)]  # the training steps' draws
+        [sampler.sample() for _ in range(7)]  # the training steps' draws
     return sampler
 
 
@@ -143,7 +143,7 @@ def test_controller_state_resumes_exactly():
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert torch.equal(full.buffer.archs, resumed.buffer.archs)
     assert full.baseline == resumed.baseline and full.epoch_log() == resumed.epoch_log()
-    assert [full.sample(i) for i in range(5)] == [resumed.sample(i) for i in range(5)]
+    assert [full.sample() for _ in range(5)] == [resumed.sample() for _ in range(5)]
 
 
 def test_resume_refuses_another_buffer_setting():

@@ -4,8 +4,8 @@ import torch
 
 from nasengine.errors import ConfigError
 from nasengine.samplers import EnasSampler
-from nasengine.samplers.hidden import (_graph_edit_distances, hidden_state_analysis,
-                                       plot_hidden_states)
+from nasengine.plots import enas_hidden_states
+from nasengine.samplers.hidden import _graph_edit_distances, hidden_state_analysis
 from search_spaces.nb201 import NB201Space
 from search_spaces.nb201.graph import cell_graph
 
@@ -56,7 +56,7 @@ def test_analysis_reports_both_distances_over_all_pairs(tmp_path):
         assert r["hidden_spread"] > 0
     # an LSTM that reads the arch: states of archs far apart in Hamming are farther apart
     assert results["uniform"]["spearman_hamming"] > 0
-    plot_hidden_states(results, tmp_path / "h.png")
+    enas_hidden_states(results, tmp_path / "h.png")
     assert (tmp_path / "h.png").stat().st_size > 0
 
 

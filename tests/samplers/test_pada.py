@@ -47,10 +47,10 @@ class FakeSupernet(Supernet):
                 weight.grad[0, 0] = norm
 
 
-def feedback(net, arch, logits=None, targets=None, indices=None, step=0, epoch=0):
+def feedback(net, arch, logits=None, targets=None, indices=None):
     logits = torch.zeros(1, 2) if logits is None else logits
     targets = torch.zeros(len(logits), dtype=torch.long) if targets is None else targets
-    return StepFeedback(step, epoch, arch, 0.0, logits, targets, indices, net)
+    return StepFeedback(arch, 0.0, logits, targets, indices, net)
 
 
 def observe_path(sampler, net, steps):
@@ -73,7 +73,7 @@ def as_list(probs):
 
 # -- path importance --------------------------------------------------------------
 def test_op_probabilities_follow_the_mixing_formula():
-    net, sampler = FakeSupernet(), PADASampler(SPACE, data=False, tau=0.6, tau_schedule="constant")
+    net, sampler = FakeSupernet(), PADASampler(SPACE, data=False, importance_weight=0.6, importance_schedule="constant")
     # step 1: conv_a on both edges (norms 3, 1): s = 4 / 2 decisions = 2, G_a = (0 + 2) / 2 = 1
     # step 2: G_a = (1 + 5) / 2 = 3, G_b = (0 + 2) / 2 = 1  ->  importance [0, 0, 3/4, 1/4]
     probs = observe_path(sampler, net, [({"e0": "conv_a", "e1": "conv_a"}, (3, 1)),
@@ -85,7 +85,7 @@ def test_op_probabilities_follow_the_mixing_formula():
 
 def test_edge_granularity_keeps_one_estimate_per_decision():
     net = FakeSupernet()
-    sampler = PADASampler(SPACE, data=False, tau=1.0, tau_schedule="constant",
+    sampler = PADASampler(SPACE, data=False, importance_weight=1.0, importance_schedule="constant",
                           path_granularity="edge")
     probs = observe_path(sampler, net, [({"e0": "conv_a", "e1": "conv_a"}, (3, 1)),
                                         ({"e0": "conv_b", "e1": "conv_a"}, (1, 1))])
@@ -95,7 +95,7 @@ def test_edge_granularity_keeps_one_estimate_per_decision():
 
 def test_param_free_mean_keeps_parameter_free_choices_alive():
     net = FakeSupernet()
-    sampler = PADASampler(SPACE, data=False, tau=1.0, tau_schedule="constant", param_free="mean")
+    sampler = PADASampler(SPACE, data=False, importance_weight=1.0, importance_schedule="constant", param_free="mean")
     probs = observe_path(sampler, net, [({"e0": "conv_a", "e1": "skip"}, (3, 0)),
                                         ({"e0": "conv_b", "e1": "none"}, (1, 0))])
     # G_a = 1.5, G_b = 0.5; none and skip get their mean 1.0
@@ -103,15 +103,15 @@ def test_param_free_mean_keeps_parameter_free_choices_alive():
 
 
 def test_importance_paths_are_drawn_with_those_probabilities():
-    net, sampler = FakeSupernet(), PADASampler(SPACE, data=False, tau=0.6, tau_schedule="constant")
+    net, sampler = FakeSupernet(), PADASampler(SPACE, data=False, importance_weight=0.6, importance_schedule="constant")
     probs = observe_path(sampler, net, [({"e0": "conv_a", "e1": "conv_b"}, (3, 1))])
-    draws = [sampler.sample(step)["e0"] for step in range(20000)]
+    draws = [sampler.sample()["e0"] for _ in range(20000)]
     for value in VALUES:
         assert draws.count(value) / len(draws) == pytest.approx(probs["e0"][value], abs=0.015)
 
 
 def test_linear_schedule_ramps_like_the_reference_code():
-    sampler = PADASampler(SPACE, tau=0.8, epochs=4)
+    sampler = PADASampler(SPACE, importance_weight=0.8, epochs=4)
     assert [sampler.mixing_weight(e, 0.8) for e in range(6)] == \
         pytest.approx([0, 0, 0.2, 0.4, 0.6, 0.8])
 
@@ -126,7 +126,7 @@ def logits_for(scores):
 def test_data_stream_frequencies_converge_to_the_mixture():
     norms, group = torch.tensor([0.1, 0.2, 0.3, 0.4]), 1000
     n = len(norms) * group
-    sampler = PADASampler(SPACE, path=False, tau=0.5, tau_schedule="constant")
+    sampler = PADASampler(SPACE, path=False, importance_weight=0.5, importance_schedule="constant")
     sampler.on_epoch_start(0)
     assert sampler.index_sampler() is None  # epoch 0 is the uniform permutation
     sampler.observe(feedback(None, {}, logits_for(norms.repeat_interleave(group)),
@@ -141,7 +141,7 @@ def test_data_stream_frequencies_converge_to_the_mixture():
 
 
 def test_unseen_examples_get_the_mean_score_and_the_table_grows():
-    sampler = PADASampler(SPACE, path=False, tau=1.0, tau_schedule="constant", reweight=True,
+    sampler = PADASampler(SPACE, path=False, importance_weight=1.0, importance_schedule="constant", reweight=True,
                           n_examples=2)
     sampler.on_epoch_start(0)
     scores = torch.tensor([0.1, 0.2, 0.3, 0.6])
@@ -169,19 +169,19 @@ def drive(sampler, net, epoch, n=32, steps=6):
     order = draw(n, gen) if draw else torch.randperm(n, generator=gen)
     archs = []
     for step in range(steps):
-        arch = sampler.sample(epoch * steps + step)
+        arch = sampler.sample()
         net.set_grads(arch, (step + 1.0, 2.0))
         idx = order[step * 4:(step + 1) * 4]
         logits = torch.stack([idx.float() % 5 - 2, torch.zeros(4)], dim=1)
-        sampler.observe(feedback(net, arch, logits, indices=idx, step=step, epoch=epoch))
+        sampler.observe(feedback(net, arch, logits, indices=idx))
         archs.append(SPACE.encode(arch))
     return order.tolist(), archs
 
 
-@pytest.mark.parametrize("options", [{"path": False, "data": False}, {"tau": 0.0}])
+@pytest.mark.parametrize("options", [{"path": False, "data": False}, {"importance_weight": 0.0}])
 def test_uniform_limits_reproduce_the_uniform_sampler(options):
     net = FakeSupernet()
-    pada = PADASampler(SPACE, seed=7, tau_schedule="constant", **options)
+    pada = PADASampler(SPACE, seed=7, importance_schedule="constant", **options)
     uniform = UniformSampler(SPACE, seed=7)
     records = [drive(pada, net, epoch) for epoch in range(3)]
     expected = [drive(uniform, net, epoch) for epoch in range(3)]
@@ -191,7 +191,7 @@ def test_uniform_limits_reproduce_the_uniform_sampler(options):
 # -- state -------------------------------------------------------------------------
 @pytest.mark.parametrize("granularity", ["op", "edge"])
 def test_checkpoint_round_trip_continues_the_same_stream(tmp_path, granularity):
-    options = {"tau": 0.7, "epochs": 4, "path_granularity": granularity}
+    options = {"importance_weight": 0.7, "epochs": 4, "path_granularity": granularity}
     net = FakeSupernet()
     full = PADASampler(SPACE, seed=1, **options)
     records = [drive(full, net, epoch) for epoch in range(4)]
@@ -207,20 +207,37 @@ def test_checkpoint_round_trip_continues_the_same_stream(tmp_path, granularity):
     assert records[3] != records[2]
 
 
+def test_a_checkpoint_from_before_the_rename_resumes_with_the_new_log_keys():
+    options = {"importance_weight": 0.7, "epochs": 4}
+    net, full = FakeSupernet(), PADASampler(SPACE, seed=1, **options)
+    records = [drive(full, net, epoch) for epoch in range(3)]
+    first = PADASampler(SPACE, seed=1, **options)
+    for epoch in range(2):
+        drive(first, net, epoch)
+    state = first.state_dict()
+    state["log"] = [{{"path_importance_weight": "tau_path", "data_importance_weight": "tau_data"}
+                     .get(k, k): v for k, v in r.items()} for r in state["log"]]  # as written then
+    resumed = PADASampler(SPACE, seed=1, **options)
+    resumed.load_state_dict(state)
+    assert drive(resumed, net, 2) == records[2]
+    assert resumed.distribution_log() == full.distribution_log()
+
+
 # -- options -----------------------------------------------------------------------
 @pytest.mark.parametrize("options, message", [
-    ({"tau": 1.5}, r"tau must be a number in \[0, 1\]"),
-    ({"tau": -0.1}, r"tau must be a number in \[0, 1\]"),
-    ({"tau_data": "high"}, r"tau_data must be a number"),
-    ({"path_granularity": "cell"}, r"path_granularity must be one of \['op', 'edge'\]"),
-    ({"tau_schedule": "cosine"}, r"tau_schedule must be one of"),
-    ({"param_free": "skip"}, r"param_free must be one of"),
-    ({"epochs": 0}, r"epochs must be a positive integer"),
-    ({"path": "yes"}, r"path must be true or false"),
+    ({"importance_weight": 1.5}, r"importance_weight = 1.5 .*expected a value in \[0, 1\]"),
+    ({"importance_weight": -0.1}, r"importance_weight = -0.1 .*expected a value in \[0, 1\]"),
+    ({"data_importance_weight": "high"}, r"data_importance_weight = 'high' .*a finite number"),
+    ({"path_granularity": "cell"}, r"path_granularity = 'cell' .*expected one of 'op', 'edge'"),
+    ({"importance_schedule": "cosine"}, r"importance_schedule = 'cosine' .*one of 'linear'"),
+    ({"param_free": "skip"}, r"param_free = 'skip' .*expected one of 'zero', 'mean'"),
+    ({"epochs": 0}, r"epochs = 0 .*expected a value >= 1"),
+    ({"path": "yes"}, r"path = 'yes' .*expected true or false"),
+    ({"tau": 0.5}, r"no option 'tau'; it accepts: .*importance_weight"),  # the renamed option
 ])
 def test_bad_options_raise_config_errors(options, message):
     with pytest.raises(ConfigError, match=message):
-        SAMPLERS.create("pada", space=SPACE, seed=0, **options)
+        SAMPLERS.create("pada", options, space=SPACE, seed=0)  # as the engine does
 
 
 def test_linear_ramp_without_run_length_fails_at_the_first_epoch():
@@ -230,8 +247,8 @@ def test_linear_ramp_without_run_length_fails_at_the_first_epoch():
 
 
 def test_the_trainer_supplies_the_run_length():
-    sampler = PADASampler(SPACE, tau=0.8)
-    sampler.on_train_start(epochs=4, steps_per_epoch=10)
+    sampler = PADASampler(SPACE, importance_weight=0.8)
+    sampler.on_train_start(epochs=4)
     sampler.on_epoch_start(0)
     assert sampler.mixing_weight(3, 0.8) == pytest.approx(0.8 * 2 / 4)
 
@@ -242,17 +259,17 @@ def test_short_real_training_moves_both_distributions(cifar10_path, tmp_path):
     from nasengine.config import load_config
     from nasengine.train import read_metrics
 
-    config = load_config("smoke", ["sampler.name=pada", "sampler.options.tau=1.0",
-                                   "sampler.options.tau_schedule=constant", "train.epochs=2",
+    config = load_config("smoke", ["sampler.name=pada", "sampler.options.importance_weight=1.0",
+                                   "sampler.options.importance_schedule=constant", "train.epochs=2",
                                    "data.train_limit=512", "supernet.channels=4"])
     pipe = api.train(config, tmp_path, progress=False)
     uniform, moved = pipe.sampler.distribution_log()
     logged = [r["sampler"] for r in read_metrics(tmp_path)]  # the distributions over time
     assert logged == [uniform, moved]
     assert (tmp_path / "sampling.png").stat().st_size > 0
-    assert uniform["tau_path"] == 0 and uniform["path"]["1<-0"]["none"] == pytest.approx(0.2)
+    assert uniform["path_importance_weight"] == 0 and uniform["path"]["1<-0"]["none"] == pytest.approx(0.2)
     ops = moved["path"]["1<-0"]
-    assert ops["none"] == ops["skip_connect"] == ops["avg_pool_3x3"] == 0  # the collapse at tau=1
+    assert ops["none"] == ops["skip_connect"] == ops["avg_pool_3x3"] == 0  # the collapse at importance_weight=1
     assert ops["nor_conv_1x1"] + ops["nor_conv_3x3"] == pytest.approx(1)
     data = moved["data"]
     assert data["n"] == 512 and data["seen_fraction"] == 1.0
@@ -267,7 +284,7 @@ def test_interrupted_training_resumes_the_same_streams(cifar10_path, train_twice
                                    "supernet.channels=4"])
     full, resumed = train_twice(config, stop_after=2)  # equal supernets asserted there
     assert resumed.sampler.distribution_log() == full.sampler.distribution_log()
-    assert full.sampler.distribution_log()[2]["tau_path"] == pytest.approx(1 / 3)
+    assert full.sampler.distribution_log()[2]["path_importance_weight"] == pytest.approx(1 / 3)
 
 
 def test_op_granularity_is_refused_where_decisions_have_different_choices():
@@ -284,11 +301,11 @@ def test_path_only_pada_on_a_supernet_without_choice_modules_is_refused():
             return {}
 
     net, arch = NoModules(), {"e0": "conv_a", "e1": "skip"}
-    sampler = SAMPLERS.create("pada", space=SPACE, data=False, tau_schedule="constant")
+    sampler = SAMPLERS.create("pada", space=SPACE, data=False, importance_schedule="constant")
     sampler.on_epoch_start(0)
     with pytest.raises(ConfigError, match="would be uniform sampling.*sampler.name=\"uniform\""):
         sampler.observe(feedback(net, arch))
-    with_data = SAMPLERS.create("pada", space=SPACE, tau_schedule="constant")
+    with_data = SAMPLERS.create("pada", space=SPACE, importance_schedule="constant")
     with_data.on_epoch_start(0)
     with pytest.warns(UserWarning, match="path importance is inactive"):
         with_data.observe(feedback(net, arch, indices=torch.tensor([0])))

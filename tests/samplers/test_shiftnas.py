@@ -12,7 +12,7 @@ from nasengine.samplers import SAMPLERS, ShiftNASSampler
 from nasengine.samplers.base import SamplerContext
 from nasengine.space import Categorical, SearchSpace
 from nasengine.families import get_family
-from nasengine.supernet.entangled import MixtureSupernet
+from nasengine.supernet.base import MixtureSupernet
 from nasengine.train import read_metrics
 
 TOY = SearchSpace([Categorical(f"d{i}", (0, 1, 2)) for i in range(4)])
@@ -49,8 +49,8 @@ def test_shift_moves_probability_toward_the_region_with_larger_variation():
     assert all(shifted[b] < prior[b] for b in range(len(prior)) if b != top)
     assert sampler.epoch_log()["probs"] == shifted
     steps = [0] * len(prior)
-    for step in range(600):
-        steps[sampler.region_of(sampler.sample(step))] += 1
+    for _ in range(600):
+        steps[sampler.region_of(sampler.sample())] += 1
     assert steps[top] / 600 == pytest.approx(shifted[top], abs=0.07)
 
 
@@ -61,8 +61,8 @@ def test_training_loss_estimator_shifts_toward_the_region_whose_losses_spread_mo
     top = sampler.region_of({f"d{i}": 2 for i in range(4)})
     prior = sampler.probabilities()
     for epoch in range(3):
-        for step in range(60):
-            arch = sampler.sample(step)
+        for _ in range(60):
+            arch = sampler.sample()
             _, loss = sampler.context.score(arch, None)
             sampler.observe(SimpleNamespace(arch=arch, loss=loss))
         sampler.on_epoch_end(epoch)
@@ -81,16 +81,17 @@ def test_floor_keeps_every_region_sampled():
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("regions", 1, "regions must be an integer >= 2"),
-    ("metric", "latency", "metric must be one of"),
-    ("estimator", "grad", "estimator must be one of"),
-    ("smoothing", 1.0, r"smoothing must be a number in \[0.0, 1.0\)"),
-    ("generator_lr", 0, "generator_lr must be a number in"),
-    ("generator_share", True, "generator_share"),
+    ("regions", 1, "regions = 1 is not allowed; expected a value >= 2"),
+    ("metric", "latency", "metric = 'latency' is not allowed; expected one of 'params'"),
+    ("estimator", "grad", "estimator = 'grad' is not allowed; expected one of"),
+    ("smoothing", 1.0, r"smoothing = 1.0 is not allowed; expected a value in \[0, 1\)"),
+    ("generator_lr", 0, "generator_lr = 0 is not allowed; expected a value > 0"),
+    ("generator_share", True, "generator_share = True is not allowed; expected a finite number"),
+    ("bin_sample", 5, "bin_sample = 5 is not allowed; expected a value >= 6"),
 ])
 def test_bad_options_are_named(option, value, message):
     with pytest.raises(ConfigError, match=message):
-        SAMPLERS.create("shiftnas", space=TOY, **{option: value})
+        SAMPLERS.create("shiftnas", {option: value}, space=TOY)  # as the engine does
 
 
 # -- the generator on a real NB201 supernet -----------------------------------------------------
@@ -173,7 +174,7 @@ def test_generator_trains_through_the_nb201_mixture_forward(sharing):
     assert all(torch.equal(v, context.supernet.state_dict()[k])
                for k, v in before.items())  # supernet weights and BN buffers untouched
     assert all(p.grad is None for p in context.supernet.parameters())
-    draws = [sampler.sample(step) for step in range(40)]
+    draws = [sampler.sample() for _ in range(40)]
     assert all(sampler.space.contains(a) for a in draws)
     assert sampler._epoch_stats["generated"] > 0  # the generator proposed some of them
 

@@ -5,8 +5,7 @@ import torch.nn.functional as F
 
 from nasengine.errors import SpaceError
 from nasengine.supernet import (SHARING, EntangledBatchNorm2d, EntangledConv2d, EntangledLinear,
-                                depth_mixture, elastic_depth, kernel_mask, mixture_forward,
-                                width_mask)
+                                depth_mixture, elastic_depth, kernel_mask, width_mask)
 
 
 def pad_channels(y: torch.Tensor, width: int) -> torch.Tensor:
@@ -173,11 +172,11 @@ def test_mixture_forward_falls_back_to_k_forwards_on_weight_sharing_edges():
     x = torch.randn(2, 4, 5, 5)
     w = {"skip_connect": torch.tensor(0.3), "nor_conv_1x1": torch.tensor(0.7)}
     expected = 0.3 * x + 0.7 * edge(x, "nor_conv_1x1")
-    assert torch.allclose(mixture_forward(edge, x, w), expected, atol=1e-6)
+    assert torch.allclose(edge.forward_mixture(x, w), expected, atol=1e-6)
 
 
 def test_marginal_recovers_per_field_weights_of_a_product():
-    from nasengine.supernet.entangled import marginal
+    from nasengine.supernet.masks import marginal
 
     p_k, p_e = torch.tensor([0.2, 0.8]), torch.tensor([0.1, 0.3, 0.6])
     configs = [{"kernel": k, "expand": e} for k in (3, 5) for e in (2, 3, 4)]

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from nasengine import api
 from nasengine.config import load_config
 from nasengine.families import get_family
-from nasengine.supernet import EntangledEdge, mixture_forward
+from nasengine.supernet import EntangledEdge
 from search_spaces.nb201 import OPS, NB201Space
 from search_spaces.nb201.graph import effective_arch
 
@@ -90,8 +90,8 @@ def test_edge_mixture_in_one_pass_equals_k_forwards_with_eval_bn():
         edge(x, "nor_conv_3x3"), edge(x, "nor_conv_1x1")  # non-trivial running stats
     edge.eval()
     w = dict(zip(OPS[1:], torch.softmax(torch.randn(4), 0)))
-    one = mixture_forward(edge, x, w, one_pass=True)
-    k = mixture_forward(edge, x, w, one_pass=False)
+    one = edge.forward_mixture(x, w, one_pass=True)
+    k = edge.forward_mixture(x, w, one_pass=False)
     assert torch.allclose(one, k, atol=1e-5)
     assert torch.allclose(k, sum(w[op] * edge(x, op) for op in w), atol=1e-6)
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from ...errors import ConfigError, TrainingError
 from ...space import Sample, SearchSpace
-from ...supernet.entangled import MixtureSupernet
+from ...supernet.base import MixtureSupernet
 from .alpha import RELAXATIONS, ArchParameters
 
 MODES = ("bilevel", "single_level")
