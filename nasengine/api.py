@@ -63,13 +63,19 @@ class Pipeline:
                                                 space=self.space, seed=config.seed)
         self._train_set: ImageDataset | None = None
         self._valid_set: ImageDataset | None = None
+        self._truths: dict[tuple, GroundTruth | None] = {}
         # arch -> params/FLOPs of its stand-alone network at this run's width, measured once
         self.complexity = cached_complexity(self.family, **self.options)
 
-    @functools.cached_property
+    @property
     def ground_truth(self) -> GroundTruth | None:
-        """The space's ground truth for this run's oracle settings (None: the space has none)."""
-        return self.family.ground_truth(self.config.evaluate)
+        """The space's ground truth for this run's oracle settings (None: the space has none);
+        loaded once per setting, so a report against another dataset's truth gets that truth."""
+        ec = self.config.evaluate
+        key = (ec.oracle, ec.oracle_dataset, ec.oracle_split)
+        if key not in self._truths:
+            self._truths[key] = self.family.ground_truth(ec)
+        return self._truths[key]
 
     # -- data ------------------------------------------------------------------
     @property

@@ -50,3 +50,17 @@ def test_a_csv_keyed_by_the_spaces_arch_strings_is_its_ground_truth(trained, tmp
                                           'evaluate.oracle_dataset="cifar100"'])
     with pytest.raises(ConfigError, match="no column 'cifar100_test_acc'"):
         api.rank(wrong, trained, progress=False, report_dir=tmp_path)
+
+
+def test_the_truth_follows_the_oracle_settings(synthetic_nb201):
+    """A pipeline asked for another dataset's truth gets that truth, not the first one it
+    loaded (a report against CIFAR-10 and then CIFAR-100 from one pipeline)."""
+    pipe = api.build(load_config("smoke", [f"evaluate.oracle={json.dumps(str(synthetic_nb201))}"]),
+                     progress=False)
+    arch = pipe.space.format(pipe.arch_sample()[0])
+    c10 = pipe.ground_truth.accuracies([arch])[0]
+    pipe.config.evaluate.oracle_dataset = "cifar100"
+    c100 = pipe.ground_truth.accuracies([arch])[0]
+    assert c100 < c10 - 10  # the synthetic CIFAR-100 column sits 20 points lower
+    pipe.config.evaluate.oracle_dataset = "cifar10"
+    assert pipe.ground_truth.accuracies([arch])[0] == c10
