@@ -128,9 +128,8 @@ def synced_batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
                       running_var: torch.Tensor | None, weight: torch.Tensor | None,
                       bias: torch.Tensor | None, momentum: float, eps: float) -> torch.Tensor:
     """Training-mode ``F.batch_norm`` with the statistics of the input of all ranks (two
-    passes: the mean, then the centred squares). Without a process group it is the same
-    formula over this process's batch, which the tests compare a distributed run with."""
-    total = _SumOverRanks.apply if dist.is_initialized() else (lambda t: t)
+    passes: the mean, then the centred squares, as one process computes them)."""
+    total = _SumOverRanks.apply
     dims = [d for d in range(x.dim()) if d != 1]
     shape = [1, -1] + [1] * (x.dim() - 2)
     xf = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16/fp16 (AMP): in float32

@@ -65,6 +65,19 @@ def threads(tmp_path, sampler: str, sets: list[str] = SETS):
     return weights(out)
 
 
+def first_epoch_under_torchrun(tmp_path, sets: list[str], out: str) -> None:
+    """2 processes train the first epoch of ``sets`` into ``tmp_path / out``."""
+    script = tmp_path / "first_epoch.py"
+    script.write_text("from pathlib import Path\nfrom nasengine import api\n"
+                      "from nasengine.config import load_config\n"
+                      "from nasengine.distributed import finish\n"
+                      f"api.build(load_config('smoke', {sets!r}), progress=False)"
+                      f".trainer(Path({out!r})).fit(stop_after=1)\nfinish()\n")
+    done = torchrun(tmp_path, str(script))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert weights(tmp_path / out)["epoch"] == 1
+
+
 @pytest.mark.slow
 def test_two_gloo_processes_train_what_two_threads_train(cifar10_path, tmp_path):
     done = torchrun(tmp_path, "-m", "nasengine", "train", "--config", "smoke", "--out", "ddp",
@@ -78,14 +91,7 @@ def test_pada_under_torchrun_resumes_at_world_size_one(cifar10_path, tmp_path):
     """2 processes train PA&DA's first epoch; one process (two threads) finishes the run:
     it ends where the one-process run ends, so the learnt sampler state matched too."""
     sets = SETS + ["sampler.name=pada"]
-    script = tmp_path / "first_epoch.py"
-    script.write_text("from pathlib import Path\nfrom nasengine import api\n"
-                      "from nasengine.config import load_config\n"
-                      f"api.build(load_config('smoke', {sets!r}), progress=False)"
-                      ".trainer(Path('ddp')).fit(stop_after=1)\n")
-    done = torchrun(tmp_path, str(script))
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert weights(tmp_path / "ddp")["epoch"] == 1
+    first_epoch_under_torchrun(tmp_path, sets, "ddp")
     api.train(load_config("smoke", sets), tmp_path / "ddp", resume=True, progress=False)
     assert_same_run(weights(tmp_path / "ddp"), threads(tmp_path, "pada"))
 
@@ -172,15 +178,7 @@ def test_pada_with_sync_bn_resumes_at_world_size_one_without_it(cifar10_path, tm
     (all-reduced) importance: it ends where the whole-batch run ends."""
     sets = ["data.train_limit=64", "train.channels_last=false", "sampler.name=pada",
             "sampler.options.tau_schedule=constant"]  # 2 epochs of 1 step
-    script = tmp_path / "first_epoch.py"
-    script.write_text("from pathlib import Path\nfrom nasengine import api\n"
-                      "from nasengine.config import load_config\nfrom nasengine.distributed "
-                      "import finish\napi.build(load_config('smoke', "
-                      f"{SETS + sets + ['train.sync_bn=true']!r}), progress=False)"
-                      ".trainer(Path('sync')).fit(stop_after=1)\nfinish()\n")
-    done = torchrun(tmp_path, str(script))
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert weights(tmp_path / "sync")["epoch"] == 1
+    first_epoch_under_torchrun(tmp_path, SETS + sets + ["train.sync_bn=true"], "sync")
     api.train(load_config("smoke", WHOLE + sets), tmp_path / "sync", resume=True,
               progress=False)
     sync, whole = weights(tmp_path / "sync"), threads(tmp_path, "pada", WHOLE + sets)
