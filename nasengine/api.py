@@ -373,8 +373,8 @@ def cost_measure(pipe: Pipeline, name: str) -> Any:
     table = _table(pipe)
     if table is not None and name in table.metrics():
         return lambda arch: table.query(pipe.space.format(arch), name)
-    if name in ("params", "flops"):
-        return lambda arch: pipe.family.complexity(arch)[name]
+    if name in ("params", "flops"):  # at the run's width, as search --max-params measures
+        return lambda arch: pipe.complexity(arch)[name]
     columns = [m for m in (table.metrics() if table else []) if "_acc" not in m]
     raise ConfigError(f"unknown cost {name!r}; known: params, flops"
                       + (f", {', '.join(columns)}" if columns else ""))

@@ -56,6 +56,9 @@ class TrainConfig:
     # Split each batch over this many 1-thread CPU threads (BN statistics per part, as in
     # DDP without SyncBN); 2 on a 2-core machine; CUDA runs the whole batch.
     data_parallel: int = 1
+    # Under torchrun: BN uses the statistics of the whole batch, gathered over the ranks
+    # (SyncBN), so the run is train.data_parallel = 1's; it resumes as that in one process.
+    sync_bn: bool = False
 
 
 @dataclass
@@ -155,10 +158,14 @@ class RunConfig:
 
         ``fewshot`` joins only when splitting is on (``data.valid_images`` only when
         non-zero), so checkpoints written before those fields existed still resume.
+        ``train.sync_bn`` never joins: with it, a run is ``train.data_parallel = 1``'s
+        (whole-batch BN statistics), so either resumes the other at any world size.
         """
         d = self.to_dict()
         if not self.data.valid_images:  # runs from before the validation split still resume
             del d["data"]["valid_images"]
+        if d["train"].pop("sync_bn"):  # whole-batch BN: the maths of one part per batch
+            d["train"]["data_parallel"] = 1
         keys = ("supernet", "data", "train", "sampler", "seed") + (
             ("fewshot",) if self.fewshot.strategy else ())
         return {k: d[k] for k in keys}

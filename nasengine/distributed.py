@@ -15,6 +15,14 @@ no gradient. Every rank trains the same arch (the sampler is seeded identically 
 sees the same gathered feedback), so the set of used parameters is the same on every
 rank and one all-reduce over exactly those gradients is both correct and cheaper.
 
+SyncBN (``train.sync_bn``): BN then normalises each part with the statistics of the whole
+batch, summed over the ranks (:class:`SyncBatchNorm`), and the run is the one
+``train.data_parallel = 1`` makes in one process. ``torch.nn.SyncBatchNorm`` is not used:
+it refuses CPU tensors (no gloo) and ``convert_sync_batchnorm`` would replace the
+supernet's sliced (entangled) BN with a full-width one. Intercepting ``F.batch_norm``
+instead syncs every BN the forward runs, changes no module, and leaves the state dict
+(and so the checkpoint) exactly as without SyncBN.
+
 Data: every rank reads the same seeded global batch (order and augmentation are a pure
 function of (seed, epoch)) and keeps its part. Only rank 0 writes files. Ranking shards
 the archs over the ranks (:func:`sharded`).
@@ -22,12 +30,15 @@ the archs over the ranks (:func:`sharded`).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from typing import Any, Callable, ContextManager, Hashable, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .errors import ConfigError
 from .parallel import Precision, StepOutput, WholeBatch, _forward_loss
@@ -96,17 +107,88 @@ def sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T], keys: Sequence
     return out
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """``tensor`` summed over the ranks. Every rank's loss depends on the sum, so the
+    gradient of each rank's input is the sum of the ranks' gradients: summed likewise."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(grad)
+        return grad
+
+
+def synced_batch_norm(x: torch.Tensor, running_mean: torch.Tensor | None,
+                      running_var: torch.Tensor | None, weight: torch.Tensor | None,
+                      bias: torch.Tensor | None, momentum: float, eps: float) -> torch.Tensor:
+    """Training-mode ``F.batch_norm`` with the statistics of the input of all ranks (two
+    passes: the mean, then the centred squares, as one process computes them)."""
+    total = _SumOverRanks.apply
+    dims = [d for d in range(x.dim()) if d != 1]
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    xf = x.to(torch.promote_types(x.dtype, torch.float32))  # bf16/fp16 (AMP): in float32
+    count = torch.full((1,), x.numel() // x.shape[1], dtype=xf.dtype, device=x.device)
+    sums = total(torch.cat([xf.sum(dims), count]))
+    n = sums[-1].detach()
+    mean = sums[:-1] / n
+    centred = xf - mean.view(shape)
+    var = total((centred * centred).sum(dims)) / n
+    out = centred * torch.rsqrt(var + eps).view(shape)
+    if weight is not None:
+        out = out * weight.view(shape)
+    if bias is not None:
+        out = out + bias.view(shape)
+    with torch.no_grad():  # the running statistics' update rule of F.batch_norm
+        if running_mean is not None:
+            running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype), alpha=momentum)
+        if running_var is not None:
+            unbiased = var * (n / (n - 1).clamp(min=1))
+            running_var.mul_(1 - momentum).add_(unbiased.to(running_var.dtype), alpha=momentum)
+    return out.to(x.dtype)
+
+
+_BATCH_NORM = inspect.signature(F.batch_norm)
+
+
+class SyncBatchNorm(TorchFunctionMode):
+    """While active (around a part's forward), every training-mode ``F.batch_norm`` (plain
+    ``nn.BatchNorm2d``, affine or not, and the entangled BN's sliced call) uses the whole
+    batch's statistics over the ranks; inference-mode calls are left alone."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (),
+                           kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.batch_norm:
+            call = _BATCH_NORM.bind(*args, **kwargs)
+            call.apply_defaults()
+            a = call.arguments
+            if a["training"]:
+                return synced_batch_norm(a["input"], a["running_mean"], a["running_var"],
+                                         a["weight"], a["bias"], a["momentum"], a["eps"])
+        return func(*args, **kwargs)
+
+
 class RankSplit:
-    """Part ``rank`` of each batch on this process; gradients all-reduced, buffers averaged."""
+    """Part ``rank`` of each batch on this process; gradients all-reduced, buffers averaged.
+
+    With ``sync_bn`` BN normalises each part by the whole batch's statistics."""
 
     def __init__(self, parts: int, device: torch.device,
-                 precision: Precision = contextlib.nullcontext) -> None:
+                 precision: Precision = contextlib.nullcontext, sync_bn: bool = False) -> None:
         if parts != world_size():
             raise ConfigError(f"train.data_parallel={parts} but torchrun started {world_size()} "
                               f"processes; set --set train.data_parallel={world_size()} (each "
                               "process runs one part of every batch)")
         init(device)
         self.parts, self.rank, self.precision = parts, rank(), precision
+        self.batch_norm: Callable[[], ContextManager] = (
+            SyncBatchNorm if sync_bn else contextlib.nullcontext)
 
     def session(self) -> ContextManager:
         return contextlib.nullcontext()
@@ -117,7 +199,9 @@ class RankSplit:
             return WholeBatch(self.precision).run(model, params, arch, x, y, weights)
         part = [t.tensor_split(self.parts)[self.rank] if t is not None else None
                 for t in (x, y, weights)]
-        logits, per_example, loss = _forward_loss(model, arch, *part, len(y), self.precision)
+        with self.batch_norm():
+            logits, per_example, loss = _forward_loss(model, arch, *part, len(y),
+                                                      self.precision)
         trainable = [p for p in params if p.requires_grad]
         grads = torch.autograd.grad(loss, trainable, allow_unused=True)
         used = [(p, g) for p, g in zip(trainable, grads) if g is not None]

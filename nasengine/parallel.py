@@ -167,16 +167,22 @@ def _average_buffers(floats: list[list[torch.Tensor]]) -> None:
     torch._foreach_div_(floats[0], float(len(floats)))
 
 
-def step_runner(parts: int, device: torch.device, precision: Precision) -> StepRunner:
+def step_runner(parts: int, device: torch.device, precision: Precision,
+                sync_bn: bool = False) -> StepRunner:
     """The runner ``train.data_parallel`` asks for: its parts on torchrun's processes, else
-    on threads (a CPU measure; one GPU runs whole batches)."""
+    on threads (a CPU measure; one GPU runs whole batches). ``sync_bn`` (whole-batch BN
+    statistics over the parts) needs torchrun."""
     if not isinstance(parts, int) or parts < 1:
         raise ConfigError(f"train.data_parallel must be a whole number >= 1, got {parts!r}; "
                           "use 1 for whole batches, 2 on a 2-core CPU")
     from .distributed import RankSplit, world_size
 
     if world_size() > 1:  # under torchrun the parts are processes (CPU or CUDA)
-        return RankSplit(parts, device, precision)
+        return RankSplit(parts, device, precision, sync_bn)
+    if sync_bn:
+        raise ConfigError("train.sync_bn = true syncs BN over torchrun's processes, but this is "
+                          "one process; here the same run is --set train.data_parallel=1 --set "
+                          "train.sync_bn=false (whole batches), which also resumes its checkpoint")
     if parts > 1 and device.type == "cpu":
         return ThreadSplit(parts, precision)
     return WholeBatch(precision)

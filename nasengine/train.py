@@ -84,7 +84,7 @@ class Trainer:
         self.context, self.callbacks = context, list(callbacks)
         self.reshapers = list(reshapers)
         self.runner = step_runner(config.data_parallel, device,
-                                  lambda: autocast(device, config.amp))
+                                  lambda: autocast(device, config.amp), config.sync_bn)
         self.optimizer = torch.optim.SGD(supernet.parameters(), lr=config.lr,
                                          momentum=config.momentum, nesterov=config.nesterov,
                                          weight_decay=config.weight_decay)

@@ -195,6 +195,10 @@ def _check_pairs(config: Any) -> None:
     if tc.nesterov and tc.momentum == 0:
         raise ConfigError("train.nesterov = true needs train.momentum > 0; set a momentum "
                           "or train.nesterov = false")
+    if tc.sync_bn and tc.data_parallel < 2:
+        raise ConfigError("train.sync_bn = true needs train.data_parallel >= 2 (the torchrun "
+                          "processes whose BN statistics it gathers); with 1, BN already sees "
+                          "the whole batch, so set train.sync_bn = false")
 
 
 def warn_if(condition: bool, message: str) -> None:

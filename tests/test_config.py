@@ -26,3 +26,13 @@ def test_fingerprint_ignores_evaluation_settings():
     b = load_config("demo")
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != load_config("demo", ["train.lr=0.1"]).fingerprint()
+
+
+def test_a_sync_bn_run_is_fingerprinted_as_the_whole_batch_run():
+    """SyncBN's maths is whole batches', so either resumes the other at any world size;
+    runs without it keep the fingerprint they had before the field existed."""
+    whole = load_config("smoke").fingerprint()
+    assert "sync_bn" not in whole["train"]
+    synced = load_config("smoke", ["train.data_parallel=2", "train.sync_bn=true"])
+    assert synced.fingerprint() == whole
+    assert load_config("smoke", ["train.data_parallel=2"]).fingerprint() != whole

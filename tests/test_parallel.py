@@ -103,6 +103,10 @@ def test_step_runner_choice_and_bad_values():
     for bad in (0, -1, 1.5, "2"):
         with pytest.raises(ConfigError, match="train.data_parallel"):
             step_runner(bad, cpu, lambda: None)
+    for device in (cpu, cuda):  # SyncBN gathers over torchrun's processes: none here
+        with pytest.raises(ConfigError, match="train.sync_bn = true .* one process; here the "
+                                              "same run is --set train.data_parallel=1"):
+            step_runner(2, device, lambda: None, sync_bn=True)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc" or "MALLOC_MMAP_THRESHOLD_" in os.environ,

@@ -21,6 +21,7 @@ BAD_SETTINGS = [
     ("train.lr=nan", "train.lr = nan"),
     ("train.lr_min=0.5", "train.lr_min = 0.5 is above train.lr = 0.05"),
     ("train.momentum=0", "train.nesterov = true needs train.momentum > 0"),
+    ("train.sync_bn=true", "train.sync_bn = true needs train.data_parallel >= 2"),
     ("supernet.channels=0", "supernet.channels = 0"),
     ("evaluate.n_archs=-3", "evaluate.n_archs = -3"),
     ("data.train_limit=-10", "data.train_limit = -10"),

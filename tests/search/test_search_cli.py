@@ -1,5 +1,6 @@
 """``nasengine search`` on a supernet trained on real CIFAR-10, judged against NB201."""
 import json
+import random
 
 import pytest
 
@@ -118,3 +119,13 @@ def test_single_objective_optimiser_or_unknown_cost_is_refused(trained, nb201_ta
     assert "use --optimizer nsga2" in capsys.readouterr().err
     assert search(trained, "--optimizer", "nsga2", "--cost", "watts") == 2
     assert "latency_ms_help_pixel2" in capsys.readouterr().err
+
+
+def test_params_and_flops_costs_are_the_run_width_networks(nb201_table_path):
+    pipe = api.build(load_config("smoke", SMOKE), progress=False)
+    arch = pipe.space.sample(random.Random(0))
+    for name in ("params", "flops"):
+        cost = api.cost_measure(pipe, name)(arch)
+        assert cost == pipe.family.complexity(arch, **pipe.options)[name]
+        assert cost < pipe.family.complexity(arch)[name]  # C4, not the default C16
+
