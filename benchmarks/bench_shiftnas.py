@@ -115,19 +115,22 @@ def run_width_probe(pipe: api.Pipeline) -> ShiftNASSampler:
 
 
 def region_steps(pipe: api.Pipeline, out: Path) -> dict[str, Any]:
-    """Fraction of steps per ShiftNAS region (uniform: its stream replayed and binned)."""
+    """Fraction of steps per ShiftNAS region (uniform: its stream replayed and binned; a
+    learning sampler other than ShiftNAS logs no regions, and its stream cannot be replayed)."""
     probe = run_width_probe(pipe)
     history = read_metrics(out)
+    regions = {"region_prior": probe.regions.prior, "region_edges": probe.regions.edges}
     if pipe.config.sampler.name == "shiftnas":
         steps = np.sum([r["sampler"]["steps"] for r in history], axis=0).tolist()
+    elif pipe.config.sampler.name != "uniform":
+        return {**regions, "steps_fraction": None}
     else:
         replay = UniformSampler(pipe.space, seed=pipe.config.seed)
         steps = [0] * len(probe.regions)
         for _ in range(history[-1]["step"]):
             steps[probe.region_of(replay.sample())] += 1
     total = sum(steps)
-    return {"steps_fraction": [s / total for s in steps],
-            "region_prior": probe.regions.prior, "region_edges": probe.regions.edges}
+    return {**regions, "steps_fraction": [s / total for s in steps]}
 
 
 def run_width_limits(pipe: api.Pipeline, budgets: list[dict[str, Any]]) -> list[float]:
@@ -242,8 +245,8 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[s
               "| --- | --- | --- |"]
     for v, rs in mine.items():
         for r in rs:
-            lines.append(f"| {v} (seed {r['seed']}) | {_list(r['region_prior'])} | "
-                         f"{_list(r['steps_fraction'])} |")
+            steps = _list(r["steps_fraction"]) if v in ("uniform", "shiftnas") else "not logged"
+            lines.append(f"| {v} (seed {r['seed']}) | {_list(r['region_prior'])} | {steps} |")
     lines += ["", "## Budget queries: true NB201 CIFAR-10 test accuracy (%) and regret", "",
               "| budget (params pct / M) | best in budget | random in budget (regret) | largest in "
               "budget = #params (regret) | " + " | ".join(
