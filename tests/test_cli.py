@@ -81,3 +81,20 @@ def test_run_trains_and_ranks_and_continues_a_finished_run(argv, tmp_path, capsy
     assert main(argv("run", out) + ["--resume"]) == 0
     again = json.loads((out / "ranking.json").read_text())
     assert again["supernet"] == first["supernet"]  # nothing more to train: the same ranking
+
+
+def test_search_picks_by_the_supernet_and_reports_the_tables_regret(argv, synthetic_nb201,
+                                                                   table_truth, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(argv("train", out)) == 0
+    search = argv("search", out) + ["--budget", "6", "--optimizer", "random"]
+    assert main(search) == 0
+    report = json.loads((out / "search.json").read_text())
+    truth = table_truth(synthetic_nb201)
+    trials = report["trials_log"]
+    assert report["trials"] == len(trials) == 6
+    best = max(trials, key=lambda t: t["score"])  # the supernet's favourite among the trials
+    assert report["best"]["arch"] == best["arch"]
+    assert report["best"]["true_acc"] == pytest.approx(truth[best["arch"]])
+    assert report["best"]["regret"] == pytest.approx(max(truth.values()) - truth[best["arch"]])
+    assert "regret" in capsys.readouterr().out
