@@ -220,7 +220,7 @@ def compare(args: argparse.Namespace) -> None:
             archs, scores, protocol = run_scores(pipe, run, seed)
             for dataset in args.datasets:
                 rows += ranking_rows(args, pipe, run, seed, dataset, archs, scores, protocol)
-            if args.search_budget:
+            if args.search_budget and seed in (args.search_arch_seeds or args.arch_seeds):
                 rows += search_rows(pipe.config, run, seed, args.search_budget)
     print(aggregate(rows))
 
@@ -310,6 +310,8 @@ def main() -> None:
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--bootstrap", type=int, default=1000)
     c.add_argument("--search-budget", type=int, default=0)
+    c.add_argument("--search-arch-seeds", nargs="*", type=int, default=None,
+                   help="arch seeds whose sample ranks the searches' objectives [--arch-seeds]")
     c.add_argument("--proxies", nargs="*", default=[], help="proxies shown [all]")
     args = parser.parse_args()
     np.seterr(all="ignore")
