@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import random
 import time
 from pathlib import Path
