@@ -127,7 +127,7 @@ BN_CHECK = """
 import torch, torch.distributed as dist
 from torch import nn
 from nasengine.distributed import SyncBatchNorm, finish, init, rank
-from nasengine.supernet.entangled import EntangledBatchNorm2d
+from nasengine.supernet import EntangledBatchNorm2d
 init(torch.device("cpu"))
 torch.manual_seed(0)
 for make, width in [(lambda: nn.BatchNorm2d(6), 6), (lambda: nn.BatchNorm2d(6, affine=False), 6),
@@ -177,7 +177,7 @@ def test_pada_with_sync_bn_resumes_at_world_size_one_without_it(cifar10_path, tm
     SyncBN, loads that checkpoint as it is and trains epoch 2 from epoch 1's learnt
     (all-reduced) importance: it ends where the whole-batch run ends."""
     sets = ["data.train_limit=64", "train.channels_last=false", "sampler.name=pada",
-            "sampler.options.tau_schedule=constant"]  # 2 epochs of 1 step
+            "sampler.options.importance_schedule=constant"]  # 2 epochs of 1 step
     first_epoch_under_torchrun(tmp_path, SETS + sets + ["train.sync_bn=true"], "sync")
     api.train(load_config("smoke", WHOLE + sets), tmp_path / "sync", resume=True,
               progress=False)
