@@ -404,9 +404,12 @@ def _supernet_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> Sea
     return evaluator.score, pipe.supernet.canonical, {}
 
 
-def _proxy_reference(pipe: Pipeline, progress: bool) -> tuple[Any, list[str], dict, dict]:
-    """The proxy table, the proxy columns the ``proxies.hybrid`` members need, the members,
-    and those columns over the evaluation sample (the rank reference; from the cache)."""
+ArchValues = Callable[[Sample], dict[str, float]]
+
+
+def _proxy_reference(pipe: Pipeline, progress: bool) -> tuple[ArchValues, dict, dict]:
+    """arch -> the proxy values the ``proxies.hybrid`` members need (from the cache), the
+    members, and those values over the evaluation sample (the rank reference)."""
     from .proxies.setup import check_names, proxy_table
     from .proxies.table import expand
 
@@ -415,7 +418,11 @@ def _proxy_reference(pipe: Pipeline, progress: bool) -> tuple[Any, list[str], di
     members, needed = expand(pc.hybrid, pc.ensemble or None)
     table = proxy_table(pipe.config, device=pipe.device)
     reference = table.columns(pipe.arch_sample(), needed, progress=progress, workers=pc.workers)
-    return table, needed, members, reference
+
+    def values(arch: Sample) -> dict[str, float]:
+        return {k: float(v[0]) for k, v in table.columns([arch], needed, progress=False).items()}
+
+    return values, members, reference
 
 
 def _described(pipe: Pipeline, name: str) -> dict[str, Any]:
@@ -430,17 +437,13 @@ def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> Searc
     and the proxies first (the proxies from their cache)."""
     from .proxies.hybrid import HybridObjective
 
-    table, needed, members, per_arch = _proxy_reference(pipe, progress)
+    values, members, per_arch = _proxy_reference(pipe, progress)
     supernet = evaluator.score_many(pipe.arch_sample(), progress=progress,
                                     workers=pipe.config.evaluate.workers)
     rule = HybridObjective(supernet, members, per_arch)
     supernet_score = _shared(evaluator.score, pipe.supernet.canonical)
 
-    def objective(arch: Sample) -> float:
-        values = table.columns([arch], needed, progress=False)
-        return rule(supernet_score(arch), {k: float(v[0]) for k, v in values.items()})
-
-    return objective, None, _described(pipe, "hybrid")
+    return (lambda arch: rule(supernet_score(arch), values(arch))), None, _described(pipe, "hybrid")
 
 
 @SEARCH_SCORES.register("proxies")
@@ -449,14 +452,9 @@ def _proxies_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> Sear
     AZ-NAS's ensemble), by log-rank against the evaluation sample; no supernet score."""
     from .proxies.hybrid import ProxyObjective
 
-    table, needed, members, per_arch = _proxy_reference(pipe, progress)
+    values, members, per_arch = _proxy_reference(pipe, progress)
     rule = ProxyObjective(members, per_arch)
-
-    def objective(arch: Sample) -> float:
-        values = table.columns([arch], needed, progress=False)
-        return rule({k: float(v[0]) for k, v in values.items()})
-
-    return objective, None, _described(pipe, "proxies")
+    return (lambda arch: rule(values(arch))), None, _described(pipe, "proxies")
 
 
 def _shared(score: Callable[[Sample], float], canonical: Callable[[Sample], Any]
