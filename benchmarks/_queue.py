@@ -14,11 +14,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from nasengine.checkpoint import atomic_write_json
+from nasengine.study.config import slug
 from nasengine.study.queue import claim, release
 
 
 def cell_dir(root: Path, variant: str, seed: int) -> Path:
-    return root / variant.replace("&", "") / f"seed{seed}"
+    """``<root>/cells/<method>/seed<k>``: a study's layout, so that ``nasengine study`` with the
+    same methods and ``--out <root>`` reuses these runs (and their rankings) as its cells."""
+    return root / "cells" / slug(variant) / f"seed{seed}"
 
 
 def run_cells(study: str, cells: Iterable[tuple[str, int]], root: Path,

@@ -32,7 +32,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _queue import run_cells
+from _queue import cell_dir, run_cells
 from _table import (add_study_arguments, apply_smoke_and_out, ranking_row, run_overrides,
                     variant_table, write_results)
 from nasengine import api
@@ -129,7 +129,7 @@ def probe(args: argparse.Namespace, extra: list[str]) -> None:
     rows = []
     for variant in [v for v in args.variants if v != "uniform"]:
         for seed in args.seeds:
-            out = args.out / variant / f"seed{seed}"
+            out = cell_dir(args.out, variant, seed)
             if not (out / CHECKPOINT).exists():
                 continue
             pipe = api.build(variant_config(args.preset, variant, seed, extra, args.smoke),
@@ -156,7 +156,7 @@ def epoch_table(args: argparse.Namespace) -> str:
     """Per epoch and controller arm (seed by seed): mean reward, entropy, top arch share."""
     from nasengine.train import read_metrics
 
-    logs = {(variant, seed): [r["sampler"] for r in read_metrics(args.out / variant / f"seed{seed}")]
+    logs = {(variant, seed): [r["sampler"] for r in read_metrics(cell_dir(args.out, variant, seed))]
             for variant in args.variants if variant != "uniform" for seed in args.seeds}
     epochs = max(map(len, logs.values()), default=0)
     lines = ["# Controller phase per epoch (mean reward / entropy in nats / share of the most "

@@ -35,7 +35,7 @@ from typing import Any
 
 import scipy.stats
 
-from _queue import run_cells
+from _queue import cell_dir, run_cells
 from _table import (RANK_COLUMNS, add_study_arguments, apply_smoke_and_out, ranking_row,
                     run_overrides, variant_table, write_results)
 from nasengine import api
@@ -117,7 +117,7 @@ def within_leaf_tau(scores: dict[str, tuple[float, float]], groups: list[list[st
 def add_leaf_analysis(rows: list[dict[str, Any]], root: Path) -> None:
     """Per few-shot row: its within-leaf tau, and one-shot's on the same partition."""
     for row in rows:
-        out, base = root / row["variant"] / f"seed{row['seed']}", root / "one-shot" / f"seed{row['seed']}"
+        out, base = cell_dir(root, row["variant"], row["seed"]), cell_dir(root, "one-shot", row["seed"])
         if row["variant"] == "one-shot" or not (base / "scores.csv").exists():
             continue
         mine, theirs = read_scores(out), read_scores(base)

@@ -226,7 +226,7 @@ def compare(args: argparse.Namespace) -> None:
 
 
 def _method(run: Path) -> str:
-    """``runs/samplers/PADA/seed0`` -> ``PADA``; a run folder not named seedN is its own method."""
+    """``runs/samplers/cells/PADA/seed0`` -> ``PADA``; a run folder not named seedN is its own method."""
     return run.parent.name if run.name.startswith("seed") else run.name
 
 

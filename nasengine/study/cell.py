@@ -6,6 +6,7 @@ otherwise the study stops with the differences, never mixing two protocols in on
 """
 from __future__ import annotations
 
+import csv
 import json
 import time
 from typing import Any, Callable
@@ -24,7 +25,7 @@ def stored_config(cell: Cell) -> dict[str, Any] | None:
     """The identity a started cell was made under (finished or not), or None if new."""
     result, started = cell.path / RESULT, cell.path / "config.json"
     if result.exists():
-        return json.loads(result.read_text())["config"]
+        return identity(json.loads(result.read_text())["config"])
     if started.exists():
         return identity(from_dict(json.loads(started.read_text())))
     return None
@@ -54,18 +55,46 @@ def run_cell(cell: Cell, progress: bool = False) -> dict[str, Any]:
 
     pipe = api.train(cell.config, cell.path, resume=True, progress=progress)
     archs, evaluator = pipe.arch_sample(), pipe.evaluator()
+    names = [pipe.space.format(a) for a in archs]
     start = time.perf_counter()
-    scores = evaluator.score_many(archs, progress=progress,
-                                  workers=cell.config.evaluate.workers)
+    scores = ranked_scores(cell, names)
+    reused = scores is not None
+    if scores is None:
+        scores = evaluator.score_many(archs, progress=progress,
+                                      workers=cell.config.evaluate.workers)
     records = read_metrics(cell.path)
     result = {"format": FORMAT, "method": cell.method, "seed": cell.seed,
               "config": identity(cell.config), "protocol": evaluator.describe(),
               "train_images": len(pipe.train_set), "steps": records[-1]["step"],
               "train_seconds": sum(r["seconds"] for r in records),
               "rank_seconds": time.perf_counter() - start,
-              "archs": [pipe.space.format(a) for a in archs], "scores": scores}
+              "archs": names, "scores": scores,
+              "scored_by": "the run's ranking.json" if reused else "the study"}
     atomic_write_json(cell.path / RESULT, result)
     return result
+
+
+def ranked_scores(cell: Cell, names: list[str]) -> list[float] | None:
+    """The scores of ``names`` from a ``nasengine rank`` report already in the cell's folder,
+    if it was made under the cell's exact config from its finished checkpoint; else None.
+
+    A run trained and ranked outside the study (a benchmark script, a user's ``train`` and
+    ``rank``) then joins the study without scoring its archs again; any difference in
+    config, checkpoint or archs means they are scored afresh.
+    """
+    report, table = cell.path / "ranking.json", cell.path / "scores.csv"
+    if not (report.exists() and table.exists()):
+        return None
+    ranking = json.loads(report.read_text())
+    made = ranking.get("protocol", {}).get("checkpoint", {})
+    if (_differences(identity(ranking.get("config", {})), identity(cell.config))
+            or not made.get("finished")):
+        return None
+    with table.open(newline="") as f:
+        scored = {row["arch"]: float(row["supernet_acc"]) for row in csv.DictReader(f)}
+    if set(scored) != set(names):
+        return None
+    return [scored[n] for n in names]
 
 
 def work(cells: list[Cell], log: Callable[[str], None] = print, progress: bool = False) -> int:

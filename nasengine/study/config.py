@@ -44,6 +44,9 @@ else:  # pragma: no cover
 #: what a cell computes
 MACHINE_FIELDS = (("device",), ("threads",), ("estimate_cost",), ("evaluate", "workers"),
                   ("evaluate", "bootstrap"))
+#: fields that only say which rivals the report shows beside the cells (the proxies are
+#: scored at the report, on the same archs), never what a cell trains or scores
+REPORT_FIELDS = (("proxies",),)
 _STUDY_KEYS = {"preset", "seeds", "baseline", "workers", "config", "methods", "title"}
 
 
@@ -136,13 +139,14 @@ def protocol(config: RunConfig) -> dict[str, Any]:
             "space": d["supernet"]["space"], "num_classes": d["supernet"]["num_classes"]}
 
 
-def identity(config: RunConfig) -> dict[str, Any]:
-    """The config a finished cell must have been made under: all but machine fields."""
-    d = config.to_dict()
-    for path in MACHINE_FIELDS:
+def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
+    """The config a finished cell must have been made under: all but machine and report
+    fields (a dict is taken as a stored identity, which may predate a report field)."""
+    d = copy.deepcopy(config) if isinstance(config, dict) else config.to_dict()
+    for path in MACHINE_FIELDS + REPORT_FIELDS:
         parent = d
         for key in path[:-1]:
-            parent = parent[key]
+            parent = parent.get(key, {})
         parent.pop(path[-1], None)
     return d
 

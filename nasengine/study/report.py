@@ -1,7 +1,8 @@
 """The study report: study.json, study.md, PNGs and the CSV data behind each PNG.
 
 Rows are methods (mean ± std over seeds, 95% bootstrap CI of the mean) and reference
-predictors scored on the same archs (#params, FLOPs); a second table tests every method
+predictors scored on the same archs (#params, FLOPs, and the training-free proxies that
+``[config] proxies.names`` lists); a second table tests every method
 against the baseline, paired over seeds and archs (see :mod:`.analysis`).
 """
 from __future__ import annotations
@@ -40,6 +41,10 @@ def study_report(study: StudyConfig, cells: Sequence[Cell], results: dict[tuple[
         stats[name] = {s: cell_stats([predictor(a) for a in _archs(results, s)], truths[s],
                                      ec.bootstrap, _resample_seed(ec.arch_seed, s))
                        for s in seeds}
+    for name, by_seed in _proxy_references(cells[0].config, results, seeds).items():
+        stats[name] = {s: cell_stats(values, truths[s], ec.bootstrap,
+                                     _resample_seed(ec.arch_seed, s))
+                       for s, values in by_seed.items()}
     methods = [m for m in study.methods if m in stats]
     report = {
         "title": study.title or f"{len(study.methods)} methods x {len(study.seeds)} seeds",
@@ -83,6 +88,22 @@ def _references(table: NB201Table) -> dict[str, Any]:
     refs = {"#params": ("params_M_cifar10", table.params),
             "FLOPs": ("flops_M_cifar10", table.flops)}
     return {name: fn for name, (column, fn) in refs.items() if column in table.metrics()}
+
+
+def _proxy_references(config: Any, results: dict[tuple[str, int], dict], seeds: list[int]
+                      ) -> dict[str, dict[int, list[float]]]:
+    """The training-free rivals of the study's ``[config] proxies.names``, on each seed's
+    archs (from the proxy cache; computed there first if missing)."""
+    if not config.proxies.names:
+        return {}
+    from ..families import get_family
+    from ..proxies.setup import proxy_columns
+
+    space = get_family(config.supernet.space).space()
+    columns = {s: proxy_columns(config, [space.parse(a) for a in _archs(results, s)])
+               for s in seeds}
+    return {name: {s: [float(v) for v in columns[s][name]] for s in seeds}
+            for name in config.proxies.names}
 
 
 def _budget(results: dict[tuple[str, int], dict]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """A tiny study end to end: every column, resume with finished cells, refused protocols."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -9,6 +10,7 @@ from nasengine.cli import main
 from nasengine.errors import ConfigError
 from nasengine.study import load_study, run_study
 from nasengine.study.analysis import COLUMNS
+from nasengine.study.cell import load_result, run_cell
 from nasengine.study.queue import LOCK, claim, release
 
 
@@ -93,6 +95,44 @@ def test_api_study_is_the_same_report(finished):
     path, out, report, _ = finished
     assert api.study(path, out, report_only=True, progress=False)["rows"]["#params"] == \
         report["rows"]["#params"]
+
+
+@pytest.mark.slow
+def test_a_run_ranked_under_the_cells_config_joins_without_scoring_again(finished, tmp_path):
+    path, out, _, _ = finished
+    cell = next(c for c in load_study(path).cells(tmp_path / "joined")
+                if (c.method, c.seed) == ("uniform", 0))
+    trained = out / "cells" / "uniform" / "seed0"
+    shutil.copytree(trained, cell.path, ignore=shutil.ignore_patterns("cell.json", ".*"))
+    api.rank(cell.config, cell.path, progress=False)  # as a user's `nasengine rank` would
+    original = load_result(next(c for c in load_study(path).cells(out)
+                                if (c.method, c.seed) == ("uniform", 0)))
+    joined = run_cell(cell)
+    assert joined["scored_by"] == "the run's ranking.json"
+    assert joined["scores"] == original["scores"] and joined["archs"] == original["archs"]
+
+    ranking = json.loads((cell.path / "ranking.json").read_text())
+    ranking["config"]["evaluate"]["eval_images"] = 96  # ranked under another protocol
+    (cell.path / "ranking.json").write_text(json.dumps(ranking))
+    rescored = run_cell(cell)
+    assert rescored["scored_by"] == "the study" and rescored["scores"] == original["scores"]
+
+
+@pytest.mark.slow
+def test_proxies_are_reference_rows_beside_the_same_cells(finished, tmp_path):
+    path, out, report, _ = finished
+    proxies = ('proxies = { names = ["naswot", "params"], channels = 4, cells = 1, '
+               f'batch_size = 8, cache = "{tmp_path / "cache"}" }}\n')
+    with_proxies = tmp_path / "proxies.toml"
+    with_proxies.write_text(path.read_text().replace("[config]\n", "[config]\n" + proxies))
+    lines = []
+    again = run_study(load_study(with_proxies), out, log=lines.append)
+    assert lines == []  # every finished cell is reused: proxies change no cell
+    assert again["references"] == ["#params", "FLOPs", "naswot", "params"]
+    assert again["rows"]["uniform"] == report["rows"]["uniform"]
+    for name in ("naswot", "params"):
+        assert len(again["rows"][name]["kendall_tau"]["per_seed"]) == 2
+    assert {"naswot", "params"} <= set(again["paired"])
 
 
 def test_methods_may_not_change_the_budget_or_protocol(write_study, tmp_path):
