@@ -97,6 +97,29 @@ def tercile_taus(out: Path, terciles: list[float]) -> dict[str, Any]:
     return result
 
 
+def tercile_rivals(args: argparse.Namespace, out: Path, terciles: list[float]) -> dict[str, Any]:
+    """Every training-free proxy's Kendall tau inside each params tercile, on the archs the
+    cell at ``out`` ranked (all cells rank the same sample), from the proxy cache."""
+    from nasengine.families import get_family
+    from nasengine.proxies import PROXIES
+    from nasengine.proxies.setup import proxy_columns
+
+    rows = [line.split(",") for line in (out / "scores.csv").read_text().splitlines()[1:]]
+    config = load_config(args.preset, run_overrides(args))
+    config.proxies.names = [n for n in PROXIES.names() if n not in ("params", "flops")]
+    space = get_family(config.supernet.space).space()
+    columns = proxy_columns(config, [space.parse(r[0]) for r in rows])
+    truth, params = np.array([float(r[2]) for r in rows]), np.array([float(r[3]) for r in rows])
+    result = {}
+    for i in range(3):
+        lo = terciles[i - 1] if i else -math.inf
+        hi = terciles[i] if i < 2 else math.inf
+        inside = (params > lo) & (params <= hi)
+        result[f"t{i}"] = {name: kendall_tau(list(values[inside]), list(truth[inside]))
+                           for name, values in columns.items()}
+    return result
+
+
 def timing(out: Path) -> dict[str, float]:
     """Median seconds per epoch: training steps, and the sampler's learning phase after it."""
     history = read_metrics(out)
@@ -225,8 +248,27 @@ def macro_calibration(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- tables -------------------------------------------------------------------------------------
+def rivals_markdown(rows: list[dict[str, Any]], rivals: dict[str, Any], variants: list[str]
+                    ) -> list[str]:
+    """Per tercile: the supernets' tau beside #params, the ensemble and the best proxy there."""
+    lines = ["", "## Within each params tercile: the supernets against the strongest free rival",
+             "", "(the best proxy is picked per tercile by its tau against the truth: an "
+             "upper bound on what a user choosing one proxy in advance gets)", "",
+             "| tercile | archs | #params | ensemble | best proxy | " + " | ".join(
+                 variants) + " |", "| --- " * (5 + len(variants)) + "|"]
+    for i in range(3):
+        taus = rivals[f"t{i}"]
+        best = max((n for n in taus if n != "ensemble"), key=lambda n: taus[n])
+        mine = [[r for r in rows if r["variant"] == v] for v in variants]
+        lines.append(f"| T{i + 1} | {rows[0][f'n_t{i}']} | {rows[0][f'params_tau_t{i}']:+.3f} | "
+                     f"{taus['ensemble']:+.3f} | {best} {taus[best]:+.3f} | "
+                     + " | ".join(_mean(rs, f"tau_t{i}") for rs in mine) + " |")
+    return lines
+
+
 def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[str],
-             macro: dict[str, Any] | None, title: str) -> str:
+             macro: dict[str, Any] | None, title: str,
+             rivals: dict[str, Any] | None = None) -> str:
     lines = [f"# {title}", "", "## Ranking (Kendall tau), overall and within params terciles", "",
              "| variant | seeds | tau | #params tau | tau T1 | #params T1 | tau T2 | #params T2 "
              "| tau T3 | #params T3 |", "| --- " * 10 + "|"]
@@ -240,6 +282,8 @@ def markdown(rows: list[dict[str, Any]], facts: dict[str, Any], variants: list[s
         f"{v} {_mean(rs, 'epoch_seconds', '.1f')} training + "
         f"{_mean(rs, 'learning_seconds', '.1f')} sampler "
         "learning" for v, rs in mine.items() if rs) + "."]
+    if rivals:
+        lines += rivals_markdown(rows, rivals, [v for v, rs in mine.items() if rs])
     lines += ["", "## Fraction of training steps per complexity region (params at run width, "
               "low to high)", "", "| variant | region shares of the space | steps per region |",
               "| --- | --- | --- |"]
@@ -318,8 +362,10 @@ def main() -> None:
     for row in rows:  # rows written before timing was tabulated
         row.update(timing(cell_dir(args.out, row["variant"], row["seed"])))
     macro = macro_calibration(args) if args.macro else None
+    rivals = tercile_rivals(args, cell_dir(args.out, rows[0]["variant"], rows[0]["seed"]),
+                            facts["terciles"]) if rows and not args.no_rank else None
     title = f"ShiftNAS vs uniform, preset {args.preset}, seeds {args.seeds}"
-    table = markdown(rows, facts, args.variants, macro, title)
+    table = markdown(rows, facts, args.variants, macro, title, rivals)
     write_results(args, rows + ([{"variant": "macro", **macro}] if macro else []), table)
 
 
