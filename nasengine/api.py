@@ -463,6 +463,7 @@ def _sample_scores(pipe: Pipeline, evaluator: Evaluator, reference: dict[str, An
         return evaluator.score_many(sample, progress=progress,
                                     workers=pipe.config.evaluate.workers)
     mine = json.loads(json.dumps(evaluator.describe()))
+    mine.pop("distinct_evaluations")  # a count of the last scoring, not the protocol
     given = {k: reference["protocol"].get(k) for k in mine}
     if given != mine or len(reference["scores"]) != len(sample):
         raise ConfigError(f"the reference supernet scores ({len(reference['scores'])} archs, "
