@@ -169,7 +169,9 @@ class Shortlist(HybridRule):
     """
 
     def __init__(self, config: ProxyConfig | None = None) -> None:
-        self.q = config.shortlist if config is not None else 0.1
+        from ..config import ProxyConfig
+
+        self.q = (config or ProxyConfig()).shortlist
         self.label = f"shortlist q={self.q:g}"
 
     def rank(self, supernet: Sequence[float], columns: Mapping[str, Sequence[float]],
@@ -193,7 +195,8 @@ class ShortlistObjective:
     """The ``shortlist`` rule one arch at a time: the arch is shortlisted when its members'
     summed log-rank (:class:`ProxyObjective`) reaches the reference archs' top ceil(q·n);
     it then scores 1 + log(1 + #reference supernet scores <= its own), else its
-    :class:`HybridObjective` value (<= 0)."""
+    :class:`HybridObjective` value (<= 0). An arch off the list needs its supernet score
+    too (that value reads it), so the rule saves no supernet evaluation."""
 
     def __init__(self, supernet: Sequence[float], members: Mapping[str, Proxy],
                  reference: Mapping[str, Sequence[float]], q: float) -> None:
