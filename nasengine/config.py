@@ -140,7 +140,7 @@ class ProxyConfig:
                 raise ConfigError(f"proxies.{key} must be a positive integer, got {value!r}")
         from .proxies.hybrid import HYBRID_RULES
 
-        if self.rule not in HYBRID_RULES:
+        if not isinstance(self.rule, str) or self.rule not in HYBRID_RULES:
             raise ConfigError(f"proxies.rule = {self.rule!r} is not a hybrid rule; known: "
                               f"{', '.join(HYBRID_RULES.names())}")
 

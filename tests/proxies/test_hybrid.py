@@ -123,6 +123,7 @@ def test_the_search_objective_agrees_with_the_ranking_on_the_reference_archs():
 @pytest.mark.parametrize("override, message", [
     ("proxies.rule='best'", "proxies.rule = 'best' is not a hybrid rule; known: "
                             "logrank-sum, shortlist"),
+    ("proxies.rule=['shortlist']", "proxies.rule = \\['shortlist'\\] is not a hybrid rule"),
     ("proxies.shortlist=0", r"proxies.shortlist = 0 is not allowed; expected a share in \(0, 1\]"),
     ("proxies.shortlist=1.5", r"proxies.shortlist = 1.5 is not allowed"),
 ])
