@@ -13,10 +13,12 @@ Four measurements:
 * ``recheck``: the first ``--archs`` archs of the cache recomputed with this code: how
   many cached values it reproduces bit for bit, per proxy and cached version.
 * ``compare``: trained supernets (``--runs``) vs #params vs every proxy vs the ensemble
-  vs the hybrid, on the evaluation sample of each ``--arch-seeds``, against the truth of
-  each ``--datasets`` (the supernet scores are computed once per run and sample and
-  kept in ``<run>/proxy-bench/``); with ``--search-budget`` also the regret of an
-  evolution search maximising the supernet and the hybrid.
+  vs the hybrid (``hybrid``: the default ``logrank-sum`` rule; ``hybrid-<rule>``: each
+  other rule of ``HYBRID_RULES``, e.g. ``hybrid-shortlist``), on the evaluation sample of
+  each ``--arch-seeds``, against the truth of each ``--datasets`` (the supernet scores
+  are computed once per run and sample and kept in ``<run>/proxy-bench/``); with
+  ``--search-budget`` also the regret of an evolution search maximising the supernet,
+  each hybrid rule and the proxies alone (the hybrid searches reuse those kept scores).
 
 Reproduce (RESULTS §8):
     nasengine proxies --config cpu-proxy --archs all --set proxies.workers=2 --out runs/px-all
@@ -40,13 +42,17 @@ import numpy as np
 
 from nasengine import api
 from nasengine.benchmark import NB201Table
-from nasengine.config import from_dict, load_config
+from nasengine.config import ProxyConfig, from_dict, load_config
 from nasengine.metrics import ranking_metrics
 from nasengine.proxies import PROXIES, Probe
+from nasengine.proxies.hybrid import HYBRID_RULES, hybrid_ranking
 from nasengine.proxies.setup import arch_list, proxy_table
 from nasengine.report import orderable, ranking_report
 
 from _table import mean_std
+
+#: the rule of the plain "hybrid" rows; every other registered rule gets "hybrid-<rule>"
+DEFAULT_RULE = ProxyConfig().rule
 
 #: Spearman ρ over all 15,625 archs vs the cifar10-valid model's test accuracy, batch 64
 #: of real images (Abdelfattah et al., zero-cost-nas); AZ-NAS notebook (NATS cifar10
@@ -213,7 +219,7 @@ def compare(args: argparse.Namespace) -> None:
         for seed in args.arch_seeds:
             values = {**base, "proxies": {**base.get("proxies", {}),
                                           "names": args.proxies or PROXIES.names(),
-                                          "workers": args.workers}}
+                                          "workers": args.workers, "rule": DEFAULT_RULE}}
             values["evaluate"] = {**values["evaluate"], "arch_seed": seed,
                                   "workers": args.workers}
             pipe = api.build(from_dict(values), progress=False)
@@ -221,7 +227,8 @@ def compare(args: argparse.Namespace) -> None:
             for dataset in args.datasets:
                 rows += ranking_rows(args, pipe, run, seed, dataset, archs, scores, protocol)
             if args.search_budget and seed in (args.search_arch_seeds or args.arch_seeds):
-                rows += search_rows(pipe.config, run, seed, args.search_budget)
+                reference = {"scores": scores, "protocol": protocol}
+                rows += search_rows(pipe.config, run, seed, args.search_budget, reference)
     print(aggregate(rows))
 
 
@@ -239,7 +246,8 @@ def ranking_rows(args: argparse.Namespace, pipe: api.Pipeline, run: Path, seed: 
                             seconds=protocol["seconds"], config=pipe.config.to_dict(),
                             n_bootstrap=args.bootstrap, seed=seed)
     scorers = {"supernet": report["supernet"], "hybrid": report["hybrid"],
-               "#params": report["params_proxy"], **report["rivals"]}
+               **other_rules(args, pipe, data, seed), "#params": report["params_proxy"],
+               **report["rivals"]}
     out = []
     for name, m in scorers.items():
         print(f"| {run} | {seed} | {dataset} | {name} | {_fmt(m, 'kendall_tau')} | "
@@ -250,23 +258,50 @@ def ranking_rows(args: argparse.Namespace, pipe: api.Pipeline, run: Path, seed: 
     return out
 
 
-def search_rows(config, run: Path, seed: int, budget: int) -> list[dict]:
-    """Regret of a ``budget``-trial evolution search maximising the supernet, the hybrid and
-    the proxies alone (``proxies.hybrid``'s members: AZ-NAS's ensemble)."""
+def other_rules(args: argparse.Namespace, pipe: api.Pipeline, data, seed: int) -> dict:
+    """The figures of each non-default hybrid rule on the report's data (same bootstrap)."""
+    out = {}
+    for name in HYBRID_RULES.names():
+        if name != DEFAULT_RULE:
+            rule = HYBRID_RULES.create(name, config=pipe.config.proxies)
+            out[f"hybrid-{name}"] = ranking_metrics(
+                hybrid_ranking(data, pipe.config.proxies.hybrid, rule), data.truth,
+                n_bootstrap=args.bootstrap, seed=seed, optimum=data.optimum)
+    return out
+
+
+def search_rows(config, run: Path, seed: int, budget: int,
+                reference: dict | None = None) -> list[dict]:
+    """Regret of a ``budget``-trial evolution search maximising the supernet, each hybrid
+    rule and the proxies alone (``proxies.hybrid``'s members: AZ-NAS's ensemble). The
+    hybrids rank against the sample's ``reference`` supernet scores (checked to be this
+    search's protocol) instead of scoring the sample again."""
     out = []
     config.evaluate.oracle_dataset = "cifar10"  # the regret below is against CIFAR-10's truth
-    for score in ("supernet", "hybrid", "proxies"):
-        folder = run / "proxy-bench" / f"search-{score}-seed{seed}"
+    searches = {"supernet": ("supernet", config), "hybrid": ("hybrid", config)}
+    searches |= {f"hybrid-{name}": ("hybrid", with_rule(config, name))
+                 for name in HYBRID_RULES.names() if name != DEFAULT_RULE}
+    searches["proxies"] = ("proxies", config)
+    for label, (score, chosen) in searches.items():
+        folder = run / "proxy-bench" / f"search-{label}-seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "checkpoint.pt").unlink(missing_ok=True)
         (folder / "checkpoint.pt").symlink_to((run / "checkpoint.pt").resolve())
-        report = api.search(config, folder, "evolution", budget, seed, progress=False, score=score)
-        print(f"search {run} arch_seed {seed} objective {score}: regret "
+        report = api.search(chosen, folder, "evolution", budget, seed, progress=False,
+                            score=score, reference=reference)
+        print(f"search {run} arch_seed {seed} objective {label}: regret "
               f"{report['best']['regret']:.2f} (true acc {report['best']['true_acc']:.2f}%, "
               f"{report['evaluations']} evaluations)")
         out.append({"method": _method(run), "arch_seed": seed, "truth": "cifar10",
-                    "scorer": f"search: {score}", "search_regret": report["best"]["regret"]})
+                    "scorer": f"search: {label}", "search_regret": report["best"]["regret"]})
     return out
+
+
+def with_rule(config, rule: str):
+    """``config`` with ``proxies.rule = rule`` (a copy)."""
+    values = config.to_dict()
+    values["proxies"]["rule"] = rule
+    return from_dict(values)
 
 
 def aggregate(rows: list[dict]) -> str:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 from pathlib import Path
@@ -294,12 +295,13 @@ def ranking_data(pipe: Pipeline, archs: list[Sample], scores: list[float],
         optimum=ground.best() if ground else None)
     pc = pipe.config.proxies
     if pc.names:  # the rivals shown: the configured proxies and what the hybrid reads
-        from .proxies.hybrid import hybrid_ranking
+        from .proxies.hybrid import hybrid_ranking, hybrid_rule
         from .proxies.setup import proxy_columns, proxy_table
 
         data.rivals = proxy_columns(pipe.config, archs, progress,
                                     proxy_table(pipe.config, device=pipe.device))
-        data.hybrid = hybrid_ranking(data, pc.hybrid)
+        rule = hybrid_rule(pc)
+        data.hybrid, data.hybrid_rule = hybrid_ranking(data, pc.hybrid, rule), rule.label
     return data
 
 
@@ -308,7 +310,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
            progress: bool = True, pipe: Pipeline | None = None,
            limits: dict[str, float] | None = None, storage: str | Path | None = None,
            study: str | None = None, cost: str | None = None,
-           score: str = "supernet") -> dict[str, Any]:
+           score: str = "supernet", reference: dict[str, Any] | None = None) -> dict[str, Any]:
     """Search the space for the arch the trained supernet in ``out`` scores highest.
 
     The study is stored in ``storage`` (default ``out/search.db``; any SQLAlchemy URL)
@@ -321,9 +323,11 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     score against that cost (:func:`cost_measure`), for a multi-objective optimiser
     (``nsga2``); ``search.json`` then holds the Pareto front. ``score`` is what the
     search maximises: ``supernet`` (its accuracy), ``hybrid`` (the supernet and
-    ``proxies.hybrid`` by log-rank among the evaluation sample; see
+    ``proxies.hybrid`` by ``proxies.rule`` among the evaluation sample; see
     :mod:`nasengine.proxies.hybrid`) or ``proxies`` (those proxies alone: the
-    training-free rival).
+    training-free rival). ``reference`` (``{"scores", "protocol"}``) gives the
+    supernet's scores of the evaluation sample when the caller already has them from
+    this checkpoint (e.g. a ranking's); the hybrid then does not score the sample again.
     ``optimizer="controller"`` proposes draws from the run's trained sampler (ENAS's final
     selection: sample N archs from the controller, keep the one the supernet scores best).
     """
@@ -342,7 +346,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
                 "evaluate": {k: pipe.config.to_dict()["evaluate"][k] for k in scoring},
                 **({"limits": limits} if limits else {}), **({"cost": cost} if cost else {})}
     objective, canonical, described = SEARCH_SCORES.create(score, pipe=pipe, evaluator=evaluator,
-                                                           progress=progress)
+                                                           progress=progress, reference=reference)
     identity.update(described)
     directions: tuple[str, ...] = ("maximize",)
     if measure is not None:
@@ -400,7 +404,8 @@ SEARCH_SCORES: Registry[SearchScore] = Registry("search score")
 
 
 @SEARCH_SCORES.register("supernet")
-def _supernet_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
+def _supernet_score(pipe: Pipeline, evaluator: Evaluator, progress: bool,
+                    reference: dict[str, Any] | None) -> SearchScore:
     return evaluator.score, pipe.supernet.canonical, {}
 
 
@@ -425,29 +430,51 @@ def _proxy_reference(pipe: Pipeline, progress: bool) -> tuple[ArchValues, dict, 
     return values, members, reference
 
 
-def _described(pipe: Pipeline, name: str) -> dict[str, Any]:
+def _described(pipe: Pipeline, name: str, rule: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
     pc = pipe.config.proxies
-    return {"score": {"name": name, "members": pc.hybrid,
+    return {"score": {"name": name, "members": pc.hybrid, **(rule or {}),
                       "proxies": {"seed": pc.seed, "batch": pc.batch_size}}}
 
 
 @SEARCH_SCORES.register("hybrid")
-def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
-    """The hybrid rule against the evaluation sample: its archs are scored by the supernet
-    and the proxies first (the proxies from their cache)."""
-    from .proxies.hybrid import HybridObjective
+def _hybrid_score(pipe: Pipeline, evaluator: Evaluator, progress: bool,
+                  reference: dict[str, Any] | None) -> SearchScore:
+    """The ``proxies.rule`` against the evaluation sample: its archs are scored by the
+    supernet (unless ``reference`` has them) and the proxies (from their cache) first."""
+    from .proxies.hybrid import hybrid_rule
 
     values, members, per_arch = _proxy_reference(pipe, progress)
-    supernet = evaluator.score_many(pipe.arch_sample(), progress=progress,
-                                    workers=pipe.config.evaluate.workers)
-    rule = HybridObjective(supernet, members, per_arch)
+    supernet = _sample_scores(pipe, evaluator, reference, progress)
+    chosen = hybrid_rule(pipe.config.proxies)
+    rule = chosen.objective(supernet, members, per_arch)
     supernet_score = _shared(evaluator.score, pipe.supernet.canonical)
 
-    return (lambda arch: rule(supernet_score(arch), values(arch))), None, _described(pipe, "hybrid")
+    return ((lambda arch: rule(supernet_score(arch), values(arch))), None,
+            _described(pipe, "hybrid", chosen.describe()))
+
+
+def _sample_scores(pipe: Pipeline, evaluator: Evaluator, reference: dict[str, Any] | None,
+                   progress: bool) -> list[float]:
+    """The supernet's scores of the evaluation sample: ``reference["scores"]`` when they
+    were made under this evaluator's protocol for a sample of the same size, else scored."""
+    sample = pipe.arch_sample()
+    if reference is None:
+        return evaluator.score_many(sample, progress=progress,
+                                    workers=pipe.config.evaluate.workers)
+    mine = json.loads(json.dumps(evaluator.describe()))
+    mine.pop("distinct_evaluations")  # a count of the last scoring, not the protocol
+    given = {k: reference["protocol"].get(k) for k in mine}
+    if given != mine or len(reference["scores"]) != len(sample):
+        raise ConfigError(f"the reference supernet scores ({len(reference['scores'])} archs, "
+                          f"protocol {given}) are not this search's ({len(sample)} archs, "
+                          f"protocol {mine}); pass none to score the evaluation sample")
+    return [float(v) for v in reference["scores"]]
 
 
 @SEARCH_SCORES.register("proxies")
-def _proxies_score(pipe: Pipeline, evaluator: Evaluator, progress: bool) -> SearchScore:
+def _proxies_score(pipe: Pipeline, evaluator: Evaluator, progress: bool,
+                   reference: dict[str, Any] | None) -> SearchScore:
     """The training-free rival of a search: the ``proxies.hybrid`` members alone (default
     AZ-NAS's ensemble), by log-rank against the evaluation sample; no supernet score."""
     from .proxies.hybrid import ProxyObjective

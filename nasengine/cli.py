@@ -143,7 +143,7 @@ def _out(args: argparse.Namespace) -> Path:
 
 
 def _print_ranking(report: dict, out: Path) -> None:
-    from .report import verdict
+    from .report import hybrid_label, verdict
 
     if report["protocol"]["oracle"] is None:  # a space without ground truth
         top = report["supernet"]["top"][0]
@@ -155,7 +155,7 @@ def _print_ranking(report: dict, out: Path) -> None:
     s, p = report["supernet"], report["params_proxy"]
     print(f"Kendall tau  supernet {s['kendall_tau']:+.3f}   #params proxy {p['kendall_tau']:+.3f}")
     print(f"Spearman rho supernet {s['spearman_rho']:+.3f}   #params proxy {p['spearman_rho']:+.3f}")
-    others = {**({"hybrid": report["hybrid"]} if "hybrid" in report else {}),
+    others = {**({hybrid_label(report): report["hybrid"]} if "hybrid" in report else {}),
               **report.get("rivals", {})}
     if others:
         print("Kendall tau  " + "   ".join(f"{k} {m['kendall_tau']:+.3f}"

@@ -110,7 +110,9 @@ class ProxyConfig:
     """Training-free rivals (nasengine.proxies) scored on each arch's stand-alone network.
 
     Every ranking report shows ``names`` beside the supernet on the same archs; the
-    hybrid ranking sums the log-ranks of the supernet and of ``hybrid``. Values are
+    hybrid ranking combines the supernet and ``hybrid`` by ``rule`` (``logrank-sum``:
+    the sum of their log-ranks; ``shortlist``: the top ``shortlist`` share by
+    ``hybrid``, ordered by the supernet, first; see nasengine.proxies.hybrid). Values are
     cached under ``cache`` (default ``$NASENGINE_CACHE/proxies``) by space, network,
     batch and seed, so each arch is scored once for every report.
     """
@@ -118,6 +120,8 @@ class ProxyConfig:
     names: list[str] = field(default_factory=list)  # e.g. ["naswot", "synflow", "ensemble"]
     ensemble: list[str] = field(default_factory=list)  # members; empty: AZ-NAS's four
     hybrid: list[str] = field(default_factory=lambda: ["ensemble"])
+    rule: str = "logrank-sum"  # a registered hybrid rule: "logrank-sum", "shortlist"
+    shortlist: float = 0.1  # the shortlist rule's share of archs the proxies pick
     seed: int = 0  # initialisation and minibatch
     batch_size: int = 64  # training images in the minibatch
     channels: int = 16  # the stand-alone network the ground truth trained (NB201: C16N5)
@@ -134,6 +138,11 @@ class ProxyConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"proxies.{key} must be a positive integer, got {value!r}")
+        from .proxies.hybrid import HYBRID_RULES
+
+        if not isinstance(self.rule, str) or self.rule not in HYBRID_RULES:
+            raise ConfigError(f"proxies.rule = {self.rule!r} is not a hybrid rule; known: "
+                              f"{', '.join(HYBRID_RULES.names())}")
 
 
 @dataclass

@@ -40,6 +40,7 @@ class RankingData:
     protocol: dict[str, Any]
     rivals: dict[str, Sequence[float]] = field(default_factory=dict)  # proxy -> scores
     hybrid: Sequence[float] | None = None  # supernet + proxies, by a truth-free rule
+    hybrid_rule: str = "log-rank sum"  # that rule, in words (nasengine.proxies.hybrid)
     optimum: float | None = None  # best truth in the whole space (regret_global)
 
 
@@ -62,11 +63,12 @@ def ranking_report(data: RankingData, out: Path, *, seconds: float, config: dict
     }
     if data.hybrid is not None:
         report["hybrid"] = ranking_metrics(data.hybrid, data.truth, **kw)
+        report["hybrid_rule"] = data.hybrid_rule
     atomic_write_json(out / "ranking.json", report)
     atomic_write_text(out / "scores.csv", _scores_csv(data))
     atomic_write_text(out / "ranking.md", summary_markdown(report))
     panels = {"supernet score": data.scores, "#params (M)": data.params,
-              **({"hybrid (log-rank sum)": data.hybrid} if data.hybrid is not None else {}),
+              **({hybrid_label(report): data.hybrid} if data.hybrid is not None else {}),
               **{name: orderable(v) for name, v in data.rivals.items()}}
     scatter_panels(panels, data.truth, out / "ranking.png", title=title)
     return report
@@ -115,10 +117,16 @@ def _scores_csv(data: RankingData) -> str:
     return buf.getvalue()
 
 
+def hybrid_label(report: dict[str, Any]) -> str:
+    """The hybrid's column: "hybrid (its rule)", or "hybrid" in a report made before the
+    rule was recorded."""
+    return f"hybrid ({report['hybrid_rule']})" if "hybrid_rule" in report else "hybrid"
+
+
 def _columns(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The report's scorers in table order: supernet, hybrid, #params, each proxy."""
     return {"supernet": report["supernet"],
-            **({"hybrid": report["hybrid"]} if "hybrid" in report else {}),
+            **({hybrid_label(report): report["hybrid"]} if "hybrid" in report else {}),
             "#params proxy": report["params_proxy"], **report.get("rivals", {})}
 
 

@@ -150,6 +150,7 @@ RULES: dict[str, Rule] = {
     "evaluate.track_archs": at_least(3),  # fewer cannot be ranked
     "fewshot.warmup_epochs": at_least(1), "fewshot.split_every": at_least(1),
     "fewshot.splits": at_least(1),
+    "proxies.shortlist": Rule("a share in (0, 1], e.g. 0.1", lambda v: 0 < v <= 1),
     "seed": at_least(0), "threads": at_least(1),
     "device": Rule("auto, cpu, cuda or cuda:N", lambda v: isinstance(v, str) and _is_device(v)),
 }

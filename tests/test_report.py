@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nasengine.proxies.hybrid import hybrid_ranking
+from nasengine.config import load_config
+from nasengine.proxies.hybrid import HYBRID_RULES, Shortlist, hybrid_ranking
 from nasengine.report import RankingData, ranking_report, summary_markdown, verdict
 
 PROTOCOL = {"bn": "batch", "eval_images": 100, "archs": "random", "oracle": "cifar10/test"}
@@ -40,7 +41,8 @@ def test_report_has_a_row_per_rival_with_the_supernets_metrics(tmp_path):
     saved = json.loads((tmp_path / "ranking.json").read_text())
     assert saved["rivals"]["synflow"]["kendall_tau"] == report["rivals"]["synflow"]["kendall_tau"]
     md = (tmp_path / "ranking.md").read_text()
-    assert "| metric | supernet | hybrid | #params proxy | naswot | synflow | ensemble |" in md
+    assert ("| metric | supernet | hybrid (log-rank sum) | #params proxy | naswot | synflow "
+            "| ensemble |") in md
     assert "does NOT beat the strongest free rival, the naswot proxy" in md
     header = (tmp_path / "scores.csv").read_text().splitlines()[0]
     assert header == "arch,supernet_acc,true_acc,params_M,hybrid,naswot,synflow,ensemble"
@@ -72,11 +74,21 @@ class Untouchable(list):
     __getitem__ = __iter__ = __len__ = __array__ = __contains__ = _fail
 
 
-def test_the_hybrid_rule_never_reads_the_ground_truth():
+@pytest.mark.parametrize("rule", HYBRID_RULES.names())
+def test_the_hybrid_rule_never_reads_the_ground_truth(rule):
     data = synthetic()
     data.truth = Untouchable()
-    hybrid = hybrid_ranking(data, ["ensemble", "naswot"])
+    hybrid = hybrid_ranking(data, ["ensemble", "naswot"], HYBRID_RULES.create(rule, config=None))
     assert hybrid.shape == (40,) and np.all(np.isfinite(hybrid))
+
+
+def test_the_report_names_the_hybrid_rule_and_keeps_its_key(tmp_path):
+    data = synthetic()
+    rule = Shortlist(load_config("smoke", ["proxies.rule='shortlist'"]).proxies)
+    data.hybrid, data.hybrid_rule = hybrid_ranking(data, ["ensemble"], rule), rule.label
+    report = ranking_report(data, tmp_path, seconds=1.0, config={}, n_bootstrap=0)
+    assert report["hybrid"]["n"] == 40 and report["hybrid_rule"] == "shortlist q=0.1"
+    assert "| supernet | hybrid (shortlist q=0.1) | #params proxy |" in summary_markdown(report)
 
 
 def test_hybrid_members_must_have_been_computed():

@@ -55,7 +55,12 @@ def test_rank_reports_every_configured_proxy_and_the_hybrid(trained, nb201_table
     assert set(report["rivals"]) == {"naswot", "synflow", "ensemble"}
     assert report["hybrid"]["n"] == report["supernet"]["n"] == 8
     out = capsys.readouterr().out
-    assert "hybrid" in out and "strongest free rival" in out
+    assert "hybrid (log-rank sum)" in out and "strongest free rival" in out
+    assert main([*args, "--set=proxies.rule='shortlist'", "--set=proxies.shortlist=0.25"]) == 0
+    shortlisted = json.loads((trained / "ranking.json").read_text())
+    assert shortlisted["hybrid_rule"] == "shortlist q=0.25"  # its own row, the same key
+    assert shortlisted["supernet"] == report["supernet"]
+    assert "hybrid (shortlist q=0.25)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -90,3 +95,52 @@ def test_search_can_maximise_the_proxies_alone(trained, nb201_table_path, tmp_pa
     pairs = [(i, j) for i in range(6) for j in range(6) if params[i] < params[j]]
     assert pairs and all(scores[i] <= scores[j] for i, j in pairs)
     assert len(set(scores)) > 1
+
+
+@pytest.mark.slow
+def test_search_with_the_shortlist_rule_is_its_own_study(trained, nb201_table_path, tmp_path,
+                                                         capsys):
+    """Half of 6 archs are shortlisted: their scores (>= 1) beat every other (<= 0); a
+    search with the other rule refuses to continue the study instead of mixing them."""
+    common = ["search", "--config", "smoke", "--out", str(trained), "--no-progress",
+              "--budget", "8", "--optimizer", "random", "--score", "hybrid",
+              "--study", "shortlist"]
+    cache = f"proxies.cache='{tmp_path}'"
+    assert main([*common, *sets("evaluate.n_archs=6", cache, "proxies.rule='shortlist'",
+                                "proxies.shortlist=0.5")]) == 0
+    report = json.loads((trained / "search.json").read_text())
+    assert report["search"]["score"]["rule"] == "shortlist"
+    assert report["search"]["score"]["shortlist"] == 0.5
+    scores = [t["score"] for t in report["trials_log"]]
+    assert all(s >= 1 or s <= 0 for s in scores) and max(scores) >= 1
+    capsys.readouterr()
+    assert main([*common, *sets("evaluate.n_archs=6", cache)]) == 2
+    assert "made by another search (differs in: score)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_search_reuses_the_samples_supernet_scores_only_under_its_protocol(
+        trained, nb201_table_path, tmp_path):
+    """Given the evaluation sample's scores (e.g. a ranking's), the hybrid search scores the
+    same; scores made under another protocol are refused, not silently used."""
+    from nasengine import api
+    from nasengine.config import load_config
+    from nasengine.errors import ConfigError
+
+    config = load_config("smoke", [*SMOKE, "evaluate.n_archs=6", f"proxies.cache='{tmp_path}'"])
+    pipe = api.build(config, progress=False)
+    api._load_trained(pipe, trained)
+    evaluator = pipe.evaluator()
+    given = {"scores": evaluator.score_many(pipe.arch_sample(), progress=False),
+             "protocol": {**evaluator.describe(), "seconds": 1.0}}
+    runs = {}
+    for name, reference in (("fresh", None), ("reused", given)):
+        report = api.search(config, trained, "random", 3, 0, progress=False, score="hybrid",
+                            study=f"reuse-{name}", reference=reference)
+        runs[name] = [(t["arch"], t["score"]) for t in report["trials_log"]]
+    assert runs["fresh"] == runs["reused"]
+    other = {**given["protocol"], "eval_images": 128}
+    for bad in ({**given, "scores": given["scores"][:5]}, {**given, "protocol": other}):
+        with pytest.raises(ConfigError, match="not this search's"):
+            api.search(config, trained, "random", 3, 0, progress=False, score="hybrid",
+                       study="reuse-bad", reference=bad)
