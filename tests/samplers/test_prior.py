@@ -129,3 +129,19 @@ def test_training_resumes_bit_exactly_with_the_shortlist(cifar10_path, tmp_path,
     assert logs[0] == logs[1]
     assert [r["sampler"]["proxy_prior"]["steps"] for r in logs[0]] == [4, 4, 4]
     assert "path" in logs[0][-1]["sampler"]  # PA&DA's own log is kept beside
+
+
+def test_a_run_ranks_its_pool_by_its_proxies_hybrid(cifar10_path, tmp_path):
+    from nasengine import api
+
+    config = load_config("smoke", [
+        "sampler.name=proxy_prior", "sampler.options.pool=30", "sampler.options.shortlist=0.2",
+        "proxies.hybrid=[\"params\"]", "proxies.channels=4", "proxies.cells=1",
+        f"proxies.cache={tmp_path}"])
+    pipe = api.build(config, progress=False)
+    pipe.sampler.bind(pipe.sampler_context())
+    params = {i: pipe.family.complexity(SPACE.decode(i), channels=4, cells=1)["params"]
+              for i in pipe.sampler.draw_pool()}
+    kept = pipe.sampler.shortlist
+    assert len(kept) == 6
+    assert min(params[i] for i in kept) >= max(params[i] for i in set(params) - set(kept))
