@@ -111,6 +111,9 @@ class Sampler(ABC):
     #: (a sampler composed under another, e.g. ``proxy_prior``); False for a learner whose
     #: update assumes every trained arch was its own draw (on-policy), which is then refused
     accepts_foreign_archs: bool = True
+    #: run-config fields outside ``sampler`` that decide what it draws (dotted paths), which a
+    #: study keeps in a cell's identity even where it ignores their section (``proxies``)
+    reads_config: tuple[str, ...] = ()
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space

@@ -62,6 +62,9 @@ class ProxyPriorSampler(Sampler):
         pool_seed: seeds the pool; keep it apart from ``evaluate.arch_seed``.
     """
 
+    reads_config = tuple(f"proxies.{k}" for k in ("hybrid", "ensemble", "seed", "batch_size",
+                                                     "channels", "cells"))
+
     def __init__(self, space: SearchSpace, seed: int = 0, *, base: str = "pada",
                  base_options: dict[str, Any] | None = None, pool: int = 500,
                  shortlist: float = 0.1, share: float = 0.5, pool_seed: int = 1000) -> None:
