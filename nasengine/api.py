@@ -102,7 +102,8 @@ class Pipeline:
 
     def sampler_context(self) -> SamplerContext:
         """What learning samplers may use: the supernet, validation batches, complexity."""
-        context = SamplerContext(self.supernet, self.device, self.complexity)
+        context = SamplerContext(self.supernet, self.device, self.complexity,
+                                 proxy_scores=self.proxy_prior)
         if self.valid_set is not None:
             tc = self.config.train
             loader = TensorLoader(self.valid_set, tc.batch_size, shuffle=True,
@@ -111,6 +112,13 @@ class Pipeline:
             context.valid_batches = len(loader)
             context.valid_batch = _batch_stream(loader)
         return context
+
+    def proxy_prior(self, archs: Sequence[Sample]) -> np.ndarray:
+        """The training-free prior of ``archs`` (``proxies.hybrid`` by log-rank sum), for
+        samplers; the proxy table is only built when a sampler asks."""
+        from .proxies.setup import configured_prior
+
+        return configured_prior(self.config, archs, self.device, self.progress)
 
     def augment(self, train: bool) -> BatchAugment:
         mean, std = self.train_set.mean_std()

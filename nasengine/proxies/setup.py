@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..space import Sample
 from ..families import get_family
 from .base import PROXIES
+from .ensemble import log_rank_sum
 from .table import ProbeSetup, ProxyTable, probe_batch
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +50,27 @@ def proxy_columns(config: RunConfig, archs: Sequence[Sample], progress: bool = T
     table = table or proxy_table(config)
     return table.columns(archs, names, ensemble=pc.ensemble or None, progress=progress,
                          workers=pc.workers)
+
+
+def prior_scores(table: ProxyTable, archs: Sequence[Sample], names: Sequence[str],
+                 ensemble: Sequence[str] | None = None, progress: bool = True,
+                 workers: int = 1) -> np.ndarray:
+    """Σ log-rank over ``archs`` of the proxies ``names`` (higher: predicted better): the
+    training-free prior a sampler may spend its steps by (``SamplerContext.proxy_scores``)."""
+    if not names:
+        raise ConfigError("the proxy prior ranks archs by proxies.hybrid, which is empty; "
+                          "name at least one proxy, e.g. proxies.hybrid = [\"ensemble\"]")
+    columns = table.columns(archs, names, ensemble=ensemble, progress=progress, workers=workers)
+    return log_rank_sum(columns, names)
+
+
+def configured_prior(config: RunConfig, archs: Sequence[Sample], device: torch.device | str,
+                     progress: bool = True) -> np.ndarray:
+    """:func:`prior_scores` of the run's ``proxies.hybrid`` members, from its cached table."""
+    check_names(config)
+    pc = config.proxies
+    return prior_scores(proxy_table(config, device=device), archs, pc.hybrid,
+                        pc.ensemble or None, progress, pc.workers)
 
 
 def arch_list(space: Any, archs: str, seed: int) -> list[Sample]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +21,11 @@ from typing import IO, Any, Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..forking import can_fork, forked_map, inherited
 from ..paths import cache_dir
+from ..progress import progress_bar
 from ..space import Sample
 from ..families import SpaceFamily
 from .base import PROXIES, ArchProxy, Batch, Probe, Proxy
@@ -128,8 +127,8 @@ class ProxyTable:
                 if proxy.cache_key not in self.rows.get(where, {}):
                     jobs.setdefault(where, set()).add(name)
         todo = [(arch, sorted(names)) for arch, names in jobs.items()]
-        show = progress and sys.stderr.isatty()
-        with tqdm(total=len(todo), desc="proxies", unit="arch", disable=not show) as bar, \
+        with progress_bar(total=len(todo), desc="proxies", unit="arch",
+                          enabled=progress and bool(todo)) as bar, \
                 _append(self.path) if todo else contextlib.nullcontext() as sink:
             for rows in self._score_chunks(todo, workers):
                 for arch, scores, (wall, cpu) in rows:

@@ -2,8 +2,9 @@
 from .base import SAMPLERS, IndexSampler, Sampler, StepFeedback
 from .enas import EnasSampler
 from .pada import PADASampler
+from .prior import ProxyPriorSampler
 from .shiftnas import ShiftNASSampler
 from .uniform import UniformSampler
 
-__all__ = ["SAMPLERS", "EnasSampler", "IndexSampler", "PADASampler", "Sampler",
-           "ShiftNASSampler", "StepFeedback", "UniformSampler"]
+__all__ = ["SAMPLERS", "EnasSampler", "IndexSampler", "PADASampler", "ProxyPriorSampler",
+           "Sampler", "ShiftNASSampler", "StepFeedback", "UniformSampler"]

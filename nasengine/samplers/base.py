@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,7 +54,9 @@ class SamplerContext:
     the held-out split of the *training* set (``data.valid_images``; never test images):
     a pure function of ``k``, so a sampler that counts its draws in its state resumes
     exactly. ``complexity(arch)`` gives the stand-alone network's params and FLOPs at the
-    run's own width and depth (cached).
+    run's own width and depth (cached). ``proxy_scores(archs)`` is the run's training-free
+    prior of a set of archs, one score each, higher predicted better (the ``proxies.hybrid``
+    members by log-rank sum over the set, from the cached proxy table).
     """
 
     supernet: Supernet
@@ -63,6 +65,7 @@ class SamplerContext:
     valid_batch: Callable[[int], Batch] | None = None
     valid_batches: int = 0  # distinct batches in the split (k cycles through them)
     extra: dict[str, Any] = field(default_factory=dict)
+    proxy_scores: Callable[[Sequence[Sample]], Sequence[float]] | None = None
 
     def require_valid(self, who: str) -> Callable[[int], Batch]:
         """The validation stream, or the error that says how to turn it on."""
@@ -70,6 +73,15 @@ class SamplerContext:
             raise ConfigError(f"sampler {who!r} scores archs on held-out training images; "
                               "set data.valid_images (e.g. --set data.valid_images=5000)")
         return self.valid_batch
+
+    def require_proxies(self, who: str) -> Callable[[Sequence[Sample]], Sequence[float]]:
+        """The training-free prior, or the error that says where it comes from."""
+        if self.proxy_scores is None:
+            raise ConfigError(f"sampler {who!r} ranks archs by training-free proxies, which "
+                              "this context does not provide; train it through nasengine's "
+                              "trainer (api.train / nasengine train), which scores them as "
+                              "[proxies] says")
+        return self.proxy_scores
 
     @torch.no_grad()
     def score(self, arch: Sample, batch: Batch) -> tuple[float, float]:
@@ -94,6 +106,14 @@ class SamplerContext:
 
 class Sampler(ABC):
     """Base class: one abstract method plus optional hooks with do-nothing defaults."""
+
+    #: whether :meth:`observe` may see steps that trained archs this sampler did not draw
+    #: (a sampler composed under another, e.g. ``proxy_prior``); False for a learner whose
+    #: update assumes every trained arch was its own draw (on-policy), which is then refused
+    accepts_foreign_archs: bool = True
+    #: run-config fields outside ``sampler`` that decide what it draws (dotted paths), which a
+    #: study keeps in a cell's identity even where it ignores their section (``proxies``)
+    reads_config: tuple[str, ...] = ()
 
     def __init__(self, space: SearchSpace, seed: int = 0) -> None:
         self.space = space

@@ -141,13 +141,42 @@ def protocol(config: RunConfig) -> dict[str, Any]:
 
 def identity(config: RunConfig | dict[str, Any]) -> dict[str, Any]:
     """The config a finished cell must have been made under: all but machine and report
-    fields (a dict is taken as a stored identity, which may predate a report field)."""
+    fields, except report fields its sampler trains by (the proxy prior's ``proxies.*``; a
+    dict is taken as a stored identity, which may predate a report field)."""
     d = copy.deepcopy(config) if isinstance(config, dict) else config.to_dict()
+    kept = {path: value for path in _read_by_sampler(d)
+            if (value := _field(d, path)) is not _MISSING}
     for path in MACHINE_FIELDS + REPORT_FIELDS:
         parent = d
         for key in path[:-1]:
             parent = parent.get(key, {})
         parent.pop(path[-1], None)
+    for path, value in kept.items():  # a report field the cell's sampler trains by
+        parent = d
+        for key in path[:-1]:
+            parent = parent.setdefault(key, {})
+        parent[path[-1]] = value
+    return d
+
+
+_MISSING = object()
+
+
+def _read_by_sampler(d: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The fields outside ``sampler`` that the cell's sampler reads (``Sampler.reads_config``)."""
+    from ..samplers import SAMPLERS
+
+    name = d.get("sampler", {}).get("name")
+    if name not in SAMPLERS:
+        return []  # an unknown name fails in check_fair, with the known ones
+    return [tuple(p.split(".")) for p in getattr(SAMPLERS.get(name), "reads_config", ())]
+
+
+def _field(d: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return _MISSING
+        d = d[key]
     return d
 
 

@@ -40,3 +40,16 @@ def test_method_names_must_make_distinct_folders():
     assert slug("PA&DA") == "PADA" and slug("few-shot GM") == "few-shot_GM"
     with pytest.raises(ConfigError, match="no letters or digits"):
         slug("&&")
+
+
+def test_a_cell_keeps_the_report_fields_its_sampler_trains_by():
+    study = load_study(Path(__file__).parents[2] / "benchmarks" / "studies" / "prior.toml",
+                       overrides=['proxies.names=["naswot"]'])
+    cells = {c.method: c.config for c in study.cells(Path("unused")) if c.seed == 0}
+    prior, pada = identity(cells["PA&DA + proxy prior"]), identity(cells["PA&DA"])
+    assert "proxies" not in pada  # the proxies shown in the report change no PA&DA cell
+    assert prior["proxies"]["hybrid"] == ["ensemble"] and "names" not in prior["proxies"]
+    other = cells["PA&DA + proxy prior"].to_dict()
+    other["proxies"]["hybrid"] = ["naswot"]
+    assert identity(other)["proxies"]["hybrid"] == ["naswot"]  # so another prior is another cell
+    assert identity(prior) == prior  # a stored identity reads back the same
