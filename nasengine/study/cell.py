@@ -87,8 +87,11 @@ def ranked_scores(cell: Cell, names: list[str]) -> list[float] | None:
         return None
     ranking = json.loads(report.read_text())
     made = ranking.get("protocol", {}).get("checkpoint", {})
-    if (_differences(identity(ranking.get("config", {})), identity(cell.config))
-            or not made.get("finished")):
+    try:  # a report written before a config field existed holds that field's default
+        ranked_under = identity(from_dict(ranking.get("config", {})))
+    except ConfigError:
+        return None
+    if _differences(ranked_under, identity(cell.config)) or not made.get("finished"):
         return None
     with table.open(newline="") as f:
         scored = {row["arch"]: float(row["supernet_acc"]) for row in csv.DictReader(f)}

@@ -112,6 +112,10 @@ def test_a_run_ranked_under_the_cells_config_joins_without_scoring_again(finishe
     assert joined["scores"] == original["scores"] and joined["archs"] == original["archs"]
 
     ranking = json.loads((cell.path / "ranking.json").read_text())
+    del ranking["config"]["train"]["sync_bn"]  # a report older than a field: its default
+    (cell.path / "ranking.json").write_text(json.dumps(ranking))
+    assert run_cell(cell)["scored_by"] == "the run's ranking.json"
+
     ranking["config"]["evaluate"]["eval_images"] = 96  # ranked under another protocol
     (cell.path / "ranking.json").write_text(json.dumps(ranking))
     rescored = run_cell(cell)
