@@ -93,16 +93,18 @@ def _references(table: NB201Table) -> dict[str, Any]:
 def _proxy_references(config: Any, results: dict[tuple[str, int], dict], seeds: list[int]
                       ) -> dict[str, dict[int, list[float]]]:
     """The training-free rivals of the study's ``[config] proxies.names``, on each seed's
-    archs (from the proxy cache; computed there first if missing)."""
+    archs (from the proxy cache; computed there first if missing), ordered as the ranking
+    report orders them."""
     if not config.proxies.names:
         return {}
     from ..families import get_family
     from ..proxies.setup import proxy_columns
+    from ..report import orderable  # -inf ("ignores its input") below every finite score
 
     space = get_family(config.supernet.space).space()
     columns = {s: proxy_columns(config, [space.parse(a) for a in _archs(results, s)])
                for s in seeds}
-    return {name: {s: [float(v) for v in columns[s][name]] for s in seeds}
+    return {name: {s: [float(v) for v in orderable(columns[s][name])] for s in seeds}
             for name in config.proxies.names}
 
 
