@@ -82,14 +82,17 @@ def oracle(table: NB201Table) -> dict[str, Any]:
                          float(np.percentile(params, 200 / 3))], "budgets": budgets}
 
 
+def tercile_bounds(terciles: list[float]) -> list[tuple[float, float]]:
+    """(low, high] of each params tercile from the two cut points."""
+    return list(zip([-math.inf, *terciles], [*terciles, math.inf]))
+
+
 def tercile_taus(out: Path, terciles: list[float]) -> dict[str, Any]:
     """Kendall tau of the supernet and of #params inside each params tercile."""
     rows = [line.split(",") for line in (out / "scores.csv").read_text().splitlines()[1:]]
     data = [(float(s), float(t), float(p)) for _, s, t, p in rows]
     result = {}
-    for i in range(3):
-        lo = terciles[i - 1] if i else -math.inf
-        hi = terciles[i] if i < 2 else math.inf
+    for i, (lo, hi) in enumerate(tercile_bounds(terciles)):
         part = [d for d in data if lo < d[2] <= hi]
         result[f"tau_t{i}"] = kendall_tau([d[0] for d in part], [d[1] for d in part])
         result[f"params_tau_t{i}"] = kendall_tau([d[2] for d in part], [d[1] for d in part])
@@ -111,9 +114,7 @@ def tercile_rivals(args: argparse.Namespace, out: Path, terciles: list[float]) -
     columns = proxy_columns(config, [space.parse(r[0]) for r in rows])
     truth, params = np.array([float(r[2]) for r in rows]), np.array([float(r[3]) for r in rows])
     result = {}
-    for i in range(3):
-        lo = terciles[i - 1] if i else -math.inf
-        hi = terciles[i] if i < 2 else math.inf
+    for i, (lo, hi) in enumerate(tercile_bounds(terciles)):
         inside = (params > lo) & (params <= hi)
         result[f"t{i}"] = {name: kendall_tau(list(values[inside]), list(truth[inside]))
                            for name, values in columns.items()}
