@@ -118,12 +118,14 @@ class StudyConfig:
 
     def check_fair(self) -> None:
         """Refuse methods whose budget or evaluation protocol differ from the baseline's."""
+        from ..proxies.setup import check_names
         from ..samplers import SAMPLERS
 
         ref = protocol(self.run_config(self.baseline, self.seeds[0]))
         for method in self.methods:
             config = self.run_config(method, self.seeds[0])
             SAMPLERS.get(config.sampler.name)  # an unknown name fails here, listing the known
+            check_names(config)  # so do unknown proxies, before the study writes anything
             diff = _differences(ref, protocol(config))
             if diff:
                 raise ConfigError(

@@ -161,6 +161,13 @@ def test_any_registered_sampler_is_a_method_by_name_and_unknown_ones_are_listed(
         load_study(path).cells(tmp_path)
 
 
+def test_an_unknown_proxy_fails_before_the_study_writes_anything(write_study, tmp_path):
+    path = write_study('\n[config.proxies]\nnames = ["nope"]\n', name="proxy.toml")
+    with pytest.raises(ConfigError, match="unknown proxy 'nope'"):
+        run_study(load_study(path), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_study_file_errors_name_the_problem(write_study):
     path = write_study(name="typo.toml")
     path.write_text("workerz = 2\n" + path.read_text())
