@@ -26,7 +26,8 @@ def proxy_table(config: RunConfig, space: str | None = None,
     pc, dc = config.proxies, config.data
     space = space or config.supernet.space
     net = {"channels": pc.channels, "cells": pc.cells, "num_classes": config.supernet.num_classes}
-    setup = ProbeSetup(space, dc.dataset, pc.batch_size, pc.seed, net)
+    setup = ProbeSetup(space, dc.dataset, pc.batch_size, pc.seed, net,
+                       device=torch.device(device).type)
     train = load_cifar(dc.source, split="train", dataset=dc.dataset)
     batch = probe_batch(train, pc.batch_size, pc.seed, device)
     return ProxyTable(get_family(space), setup, batch, pc.cache)

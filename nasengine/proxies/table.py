@@ -43,6 +43,9 @@ class ProbeSetup:
     batch_size: int = 64
     seed: int = 0
     net: dict[str, Any] = field(default_factory=dict)  # stand-alone network kwargs
+    #: device type the values are computed on: kernels round differently across devices,
+    #: so a CUDA table is its own cache file (CPU keeps the key caches were written under)
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if not isinstance(self.batch_size, int) or self.batch_size < 2:
@@ -51,8 +54,9 @@ class ProbeSetup:
 
     def key(self) -> str:
         net = "-".join(f"{k}{v}" for k, v in sorted(self.net.items()))
+        device = "" if self.device == "cpu" else f"-{self.device}"
         return (f"v{VERSION}-{self.space}-{net or 'default'}-{self.dataset}-b{self.batch_size}"
-                f"-s{self.seed}")
+                f"-s{self.seed}{device}")
 
 
 def probe_batch(train_images: Any, batch_size: int, seed: int,

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..proxies.hybrid import shortlist_size
 from ..space import Sample, SearchSpace
 from ..validation import Rule, at_least, between
 from .base import (SAMPLERS, IndexSampler, Sampler, SamplerContext, StepFeedback,
@@ -103,7 +104,7 @@ class ProxyPriorSampler(Sampler):
         start = time.perf_counter()
         scores = np.asarray(score([self.space.decode(i) for i in ids]), dtype=np.float64)
         self.pool_seconds = time.perf_counter() - start
-        keep = max(1, round(self.fraction * len(ids)))
+        keep = shortlist_size(self.fraction, len(ids))  # the hybrid's "top q of n"
         return [ids[i] for i in np.argsort(-scores, kind="stable")[:keep]]
 
     # -- drawing ------------------------------------------------------------------------

@@ -84,6 +84,14 @@ def test_another_seed_is_another_cache_entry(tmp_path, batch):
                               b.columns(sample, ["snip"], progress=False)["snip"])
 
 
+def test_the_device_names_its_own_cache_file_and_cpu_keeps_the_old_name():
+    cpu = ProbeSetup("nb201", batch_size=64, seed=0, net=NET)
+    assert cpu.key() == "v1-nb201-" + "-".join(f"{k}{v}" for k, v in sorted(NET.items())) \
+        + "-cifar10-b64-s0"
+    assert ProbeSetup("nb201", batch_size=64, seed=0, net=NET, device="cuda").key() \
+        == cpu.key() + "-cuda"
+
+
 def test_equivalent_archs_share_function_only_proxies(tmp_path, batch, counting):
     space = get_family("nb201").space()
     same = [space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|"

@@ -52,6 +52,12 @@ def test_the_shortlist_is_the_top_fraction_of_the_pool_by_the_proxies(context):
     assert seen == [pool]
 
 
+def test_the_top_fraction_is_rounded_up_as_the_hybrid_shortlist_does(context):
+    sampler = prior(pool=25, shortlist=0.1)  # 2.5 archs: the hybrid's ceil keeps 3
+    sampler.bind(context)
+    assert len(sampler.shortlist) == 3
+
+
 def test_the_pool_has_its_own_seed():
     assert prior(pool_seed=1000).draw_pool() == prior(seed=7, pool_seed=1000).draw_pool()
     assert prior(pool_seed=1000).draw_pool() != prior(pool_seed=0).draw_pool()
