@@ -92,7 +92,6 @@ def table(args: argparse.Namespace) -> None:
     columns = px.columns(sample, names, progress=False, workers=config.proxies.workers)
     oracle = NB201Table.from_path(config.evaluate.oracle)
     fmt = [px.space.format(a) for a in sample]
-    truth = [oracle.accuracy(n, dataset="cifar10", split="test") for n in fmt]
     sources = {px.source(a, PROXIES.create(n)) for a in sample for n in per_arch}
     seconds = sum(px.seconds.get(s, 0.0) for s in sources)
     cpu = [px.cpu_seconds[s] for s in sources if s in px.cpu_seconds]
@@ -101,16 +100,29 @@ def table(args: argparse.Namespace) -> None:
           f"function-only proxies); worker wall time {seconds:.0f} s = "
           f"{seconds / max(len(sample), 1):.2f} s per arch; CPU time {cpu_per_arch:.2f} s per "
           f"arch ({len(cpu)} jobs timed); setup {px.setup.key()}\n")
-    print("| proxy | Kendall τ | Spearman ρ | P@top-5% | published ρ (Abdelfattah) | "
-          "published τ / ρ (Suite-Zero, 724 archs) |")
-    print("|---|---|---|---|---|---|")
-    for name in names:
-        m = ranking_metrics(orderable(columns[name]), truth, n_bootstrap=args.bootstrap,
-                            seed=0, topk=(5,))
-        published = PUBLISHED_ENSEMBLE if name == "ensemble" else \
-            (f"{PUBLISHED_RHO[name]:.3f}" if name in PUBLISHED_RHO else "-")
-        print(f"| {name} | {_fmt(m, 'kendall_tau')} | {_fmt(m, 'spearman_rho')} | "
-              f"{_fmt(m, 'precision_at_5')} | {published} | {SUITE_ZERO.get(name, '-')} |")
+    for dataset in args.datasets:
+        truth = [oracle.accuracy(n, dataset=dataset, split="test") for n in fmt]
+        optimum = oracle.best_accuracy(dataset)
+        metrics = {name: ranking_metrics(orderable(columns[name]), truth, seed=0, topk=(5,),
+                                         n_bootstrap=args.bootstrap, optimum=optimum)
+                   for name in names}
+        print(f"{dataset} test accuracy (NB201 optimum {optimum:.2f}%):\n")
+        published = dataset == "cifar10"
+        print("| proxy | Kendall τ | Spearman ρ | P@top-5% | top-1 pick: acc % (regret) |"
+              + (" published ρ (Abdelfattah) | published τ / ρ (Suite-Zero, 724 archs) |"
+                 if published else ""))
+        print("|---|---|---|---|---|" + ("---|---|" if published else ""))
+        for name in sorted(names, key=lambda n: -metrics[n]["kendall_tau"]):
+            m = metrics[name]
+            cells = [name, _fmt(m, "kendall_tau"), _fmt(m, "spearman_rho"),
+                     _fmt(m, "precision_at_5"),
+                     f"{m['top1_true_acc']:.2f} ({m['regret_global']:.2f})"]
+            if published:
+                cells += [PUBLISHED_ENSEMBLE if name == "ensemble" else
+                          (f"{PUBLISHED_RHO[name]:.3f}" if name in PUBLISHED_RHO else "-"),
+                          SUITE_ZERO.get(name, "-")]
+            print("| " + " | ".join(cells) + " |")
+        print()
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -330,6 +342,8 @@ def main() -> None:
     t.add_argument("--cached-only", action="store_true")
     t.add_argument("--bootstrap", type=int, default=200)
     t.add_argument("--proxies", nargs="*", default=[], help="proxies to score [all]")
+    t.add_argument("--datasets", nargs="+", default=["cifar10"],
+                   help="NB201 truths, one table each (cifar10 cifar100 ImageNet16-120)")
     sp = sub.add_parser("speed")
     sp.add_argument("--config", default="cpu-proxy")
     sp.add_argument("--set", dest="overrides", action="append", default=[])
