@@ -22,7 +22,7 @@ from scipy.stats import mannwhitneyu
 from nasengine.benchmark import NB201Table
 from nasengine.search.pareto import TrueFront, pareto_front
 from nasengine.search.report import TRADE_OFF
-from nasengine.search.study import ArchSearch
+from nasengine.search.arch_search import ArchSearch
 from search_spaces.nb201 import NB201Space
 from search_spaces.nb201.graph import effective_arch
 

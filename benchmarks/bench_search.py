@@ -37,7 +37,7 @@ from nasengine import api
 from nasengine.benchmark import NB201Table
 from nasengine.config import load_config
 from nasengine.plots import line_plot
-from nasengine.search.study import ArchSearch, SearchResult
+from nasengine.search.arch_search import ArchSearch, SearchResult
 from nasengine.families import get_family
 
 OPTIMIZERS = ["random", "evolution", "tpe"]

@@ -340,7 +340,7 @@ def search(config: RunConfig | str, out: str | Path, optimizer: str = "evolution
     selection: sample N archs from the controller, keep the one the supernet scores best).
     """
     from .search.report import TRADE_OFF, pareto_report, search_report
-    from .search.study import ArchSearch
+    from .search.arch_search import ArchSearch
 
     check_rule("search budget", budget, at_least(1))  # before a study file is created
     pipe = pipe or build(config, progress)

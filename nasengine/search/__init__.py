@@ -1,6 +1,6 @@
 """Architecture search, two stages with one entry point (``nasengine search``):
 gradient-based (DARTS/GDAS-style, the ``gradient`` subpackage) on mixture supernets, and
-discrete optuna studies (``study``) over a trained supernet or a benchmark table.
+discrete optuna studies (``arch_search``) over a trained supernet or a benchmark table.
 
 The gradient-based names load torch on first use only, so a search worker over a
 table, or the dashboard, starts without it.

@@ -14,7 +14,7 @@ import numpy as np
 from ..checkpoint import atomic_write_json
 from ..plots import front_plot, line_plot
 from .pareto import TrueFront, pareto_front
-from .study import SearchResult
+from .arch_search import SearchResult
 
 TRADE_OFF = ("maximize", "minimize")
 """(accuracy, cost): the directions of a hardware-aware search."""

@@ -12,7 +12,7 @@ import argparse
 import time
 
 from nasengine.benchmark import NB201Table
-from nasengine.search.study import ArchSearch
+from nasengine.search.arch_search import ArchSearch
 from search_spaces.nb201 import NB201Space
 from search_spaces.nb201.graph import effective_arch
 

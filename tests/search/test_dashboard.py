@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nasengine.search.study import ArchSearch
+from nasengine.search.arch_search import ArchSearch
 from search_spaces.nb201 import NB201Space
 
 SPACE = NB201Space()

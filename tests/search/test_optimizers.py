@@ -4,7 +4,7 @@ import pytest
 from nasengine.errors import ConfigError
 from nasengine.samplers import EnasSampler
 from nasengine.search.optimizers import OPTIMIZERS, create_optimizer
-from nasengine.search.study import ArchSearch
+from nasengine.search.arch_search import ArchSearch
 from search_spaces.nb201 import NB201Space
 
 SPACE = NB201Space()

@@ -9,7 +9,7 @@ from nasengine.config import load_config
 from nasengine.errors import ConfigError
 from nasengine.samplers import EnasSampler
 from nasengine.search.optimizers import create_optimizer
-from nasengine.search.study import ArchSearch
+from nasengine.search.arch_search import ArchSearch
 from search_spaces.nb201 import NB201Space
 
 SPACE = NB201Space()

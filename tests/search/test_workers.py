@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from nasengine.benchmark import NB201Table
 from nasengine.search.storage import open_storage
-from nasengine.search.study import ArchSearch
+from nasengine.search.arch_search import ArchSearch
 from search_spaces.nb201 import NB201Space
 from search_spaces.nb201.graph import effective_arch
 

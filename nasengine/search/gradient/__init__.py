@@ -1,7 +1,7 @@
 """Gradient search (DARTS/GDAS-style): alpha per decision of a mixture supernet, trained by
 gradient descent beside the weights; the argmax of alpha is the found arch.
 
-A stage of its own beside the discrete optuna search of :mod:`nasengine.search.study`;
+A stage of its own beside the discrete optuna search of :mod:`nasengine.search.arch_search`;
 both start from ``nasengine search`` (``--optimizer darts|gdas`` picks this one).
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ import math
 import pytest
 
 from nasengine.errors import ConfigError, DataError
-from nasengine.search.study import ArchSearch
+from nasengine.search.arch_search import ArchSearch
 from search_spaces.nb201 import NB201Space
 from search_spaces.nb201.graph import effective_arch
 
