@@ -76,7 +76,7 @@ def _stats(pred: np.ndarray, true: np.ndarray, truth: Truth, idx: np.ndarray
     base = resample_stats(pred, true, idx, (5, 10))
     out = {k: base[k] for k in ("kendall_tau", "spearman_rho", "precision_at_5",
                                 "precision_at_10")}
-    out["top10_tau"] = _top_tau(pred[idx], true[idx], 10)
+    out["top10_tau"] = top_tau(pred[idx], true[idx], 10)
     chosen = np.take_along_axis(idx, np.argmax(pred[idx], axis=1)[:, None], axis=1)[:, 0]
     out["regret"] = truth.optimum - truth.oracle[chosen]
     out["chosen_cifar10"] = truth.oracle[chosen]
@@ -85,7 +85,7 @@ def _stats(pred: np.ndarray, true: np.ndarray, truth: Truth, idx: np.ndarray
     return out
 
 
-def _top_tau(pred: np.ndarray, true: np.ndarray, k: float) -> np.ndarray:
+def top_tau(pred: np.ndarray, true: np.ndarray, k: float) -> np.ndarray:
     """Kendall tau-b among each row's truly best k% (at least 3 archs): order at the top."""
     m = max(3, topk_size(pred.shape[1], k))
     top = np.argpartition(-true, m - 1, axis=1)[:, :m]  # the m best, in no order (tau ignores it)
