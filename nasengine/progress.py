@@ -44,7 +44,7 @@ class LineProgress:
                  initial: int, stream: TextIO | None, interval: float) -> None:
         self.iterable, self.desc, self.unit, self.stream = iterable, desc, unit, stream
         self.total = total if total is not None else _length(iterable)
-        self.n, self.interval, self.postfix = initial, interval, ""
+        self.n, self.initial, self.interval, self.postfix = initial, initial, interval, ""
         self.start = self.last = time.monotonic()
 
     def __iter__(self) -> Iterator[Any]:
@@ -82,9 +82,20 @@ class LineProgress:
         extra = f", {self.postfix}" if self.postfix else ""
         finished = self.total is None or self.n >= self.total
         word = ("done" if finished else "stopped at") if final else "at"
+        left = "" if final else self._left()
         self.stream.write(f"{self.desc}: {word} {self.n}{of} {self.unit}, "
-                          f"{self.last - self.start:.0f} s{extra}\n")
+                          f"{self.last - self.start:.0f} s{left}{extra}\n")
         self.stream.flush()
+
+
+    def _left(self) -> str:
+        """', ~T left' at this process's average rate (a resumed task's earlier items,
+        ``initial``, took no time here), so a log of a long task says when it ends."""
+        done = self.n - self.initial
+        if self.total is None or done <= 0 or self.n >= self.total:
+            return ""
+        seconds = (self.total - self.n) * (self.last - self.start) / done
+        return f", ~{seconds:.0f} s left" if seconds < 120 else f", ~{seconds / 60:.0f} min left"
 
 
 def _length(iterable: Iterable | None) -> int | None:

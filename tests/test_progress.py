@@ -23,6 +23,22 @@ def test_a_log_file_gets_summary_lines_not_a_bar(monkeypatch):
     assert lines[-1].startswith("epoch 1/2: done 3/3 batch")
 
 
+def test_a_line_says_how_long_is_left_at_the_rate_of_this_process(monkeypatch):
+    monkeypatch.setenv("NASENGINE_PROGRESS_SECONDS", "0")  # a line at every update
+    clock = iter([0.0, 10.0, 10.0, 20.0, 20.0, 1500.0, 1500.0])  # start, then 2 per update
+    monkeypatch.setattr("nasengine.progress.time.monotonic", lambda: next(clock))
+    log = io.StringIO()
+    # resumed: 100 archs were done by an earlier process
+    bar = progress_bar(total=110, initial=100, desc="proxies", unit="arch", stream=log)
+    bar.update(2)  # 2 archs in 10 s: 8 left take 40 s
+    bar.update(2)
+    bar.update(6)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "proxies: at 102/110 arch, 10 s, ~40 s left"
+    assert lines[1] == "proxies: at 104/110 arch, 20 s, ~30 s left"
+    assert lines[2] == "proxies: at 110/110 arch, 1500 s"  # finished: nothing left to say
+
+
 def test_the_default_interval_keeps_a_short_task_to_one_line():
     log = io.StringIO()
     with progress_bar(total=500, desc="ranking", unit="arch", stream=log) as bar:
