@@ -8,6 +8,10 @@ straightforward path (every arch evaluated, NCHW tensors, no dedup) on a sample
 and extrapolates it to the whole space, so what the optimisations buy is measured
 in the same run.
 
+With ``--set 'proxies.names=["ensemble"]'`` it also prints every proxy and the hybrid over
+the same archs (their values come from the proxy cache: fill it with ``nasengine proxies
+--archs all`` first, or they are computed).
+
 Reproduce (the table in benchmarks/RESULTS.md):
     python benchmarks/bench_rank.py --run runs/pada/uniform/seed0 --threads 2 --workers 2 \
         --recal-batches 2 --eval-images 256
@@ -30,6 +34,7 @@ import torch.nn.functional as F
 from nasengine import api
 from nasengine.checkpoint import load_checkpoint
 from nasengine.config import RunConfig, from_dict, load_config
+from nasengine.report import hybrid_label
 from nasengine.train import CHECKPOINT
 from search_spaces.nb201.ops import BoxAverage
 
@@ -142,12 +147,28 @@ def main() -> None:
           f"{proto['recal_batches']}x{proto['recal_batch_size']} | {proto['eval_images']} | "
           f"{report['seconds']:.0f} | {report['archs_per_s']:.1f} | {rss:.0f} | "
           f"{s['kendall_tau']:+.3f} | {p['kendall_tau']:+.3f} |")
+    print_rivals(report)
     if not steps:
         return
     print(f"\n| path (timed on the same {args.naive_sample} random archs, extrapolated to "
           "the whole space) | seconds |\n|---|---|")
     for name, seconds in steps:
         print(f"| {name} | {seconds:.0f} |")
+
+
+def print_rivals(report: dict) -> None:
+    """With ``--set proxies.names=[...]``: every scorer of the same archs, best first (the
+    hybrid combines the supernet with ``proxies.hybrid``, read from the proxy cache)."""
+    rivals = report.get("rivals", {})
+    if not rivals:
+        return
+    scorers = {"supernet": report["supernet"], "#params": report["params_proxy"], **rivals,
+               **({hybrid_label(report): report["hybrid"]} if "hybrid" in report else {})}
+    print("\n| scorer | Kendall tau | Spearman rho | P@top-5% | top-1 pick: true acc % (rank) |")
+    print("|---|---|---|---|---|")
+    for name, m in sorted(scorers.items(), key=lambda kv: -kv[1]["kendall_tau"]):
+        print(f"| {name} | {m['kendall_tau']:+.3f} | {m['spearman_rho']:+.3f} | "
+              f"{m['precision_at_5']:.3f} | {m['top1_true_acc']:.2f} ({m['top1_true_rank']}) |")
 
 
 def _fresh(pipe: api.Pipeline, out: Path) -> Path:
