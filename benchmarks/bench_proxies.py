@@ -101,10 +101,11 @@ def table(args: argparse.Namespace) -> None:
           f"function-only proxies); worker wall time {seconds:.0f} s = "
           f"{seconds / max(len(sample), 1):.2f} s per arch; CPU time {cpu_per_arch:.2f} s per "
           f"arch ({len(cpu)} jobs timed); setup {px.setup.key()}\n")
+    ordered = {name: orderable(columns[name]) for name in names}
     for dataset in args.datasets:
         truth = [oracle.accuracy(n, dataset=dataset, split="test") for n in fmt]
         optimum = oracle.best_accuracy(dataset)
-        metrics = {name: ranking_metrics(orderable(columns[name]), truth, seed=0, topk=(5,),
+        metrics = {name: ranking_metrics(ordered[name], truth, seed=0, topk=(5,),
                                          n_bootstrap=args.bootstrap, optimum=optimum)
                    for name in names}
         print(f"{dataset} test accuracy (NB201 optimum {optimum:.2f}%):\n")
@@ -117,7 +118,7 @@ def table(args: argparse.Namespace) -> None:
         for name in sorted(names, key=lambda n: -metrics[n]["kendall_tau"]):
             m = metrics[name]
             cells = [name, _fmt(m, "kendall_tau"), _fmt(m, "spearman_rho"),
-                     _fmt(m, "precision_at_5"), f"{top_tau_of(columns[name], truth):+.3f}",
+                     _fmt(m, "precision_at_5"), f"{top_tau_of(ordered[name], truth):+.3f}",
                      f"{m['top1_true_acc']:.2f} ({m['regret_global']:.2f})"]
             if published:
                 cells += [PUBLISHED_ENSEMBLE if name == "ensemble" else
@@ -127,9 +128,10 @@ def table(args: argparse.Namespace) -> None:
         print()
 
 
-def top_tau_of(scores, truth) -> float:
-    """Kendall τ among the truly best 10% of the scored archs: how well the top is ordered."""
-    return float(top_tau(orderable(scores)[None], np.asarray(truth)[None], 10)[0])
+def top_tau_of(ordered: np.ndarray, truth) -> float:
+    """Kendall τ among the truly best 10% of the scored archs (``ordered``: orderable
+    scores): how well the top is ordered."""
+    return float(top_tau(ordered[None], np.asarray(truth)[None], 10)[0])
 
 
 def speed(args: argparse.Namespace) -> None:

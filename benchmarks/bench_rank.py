@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from nasengine import api
 from nasengine.checkpoint import load_checkpoint
 from nasengine.config import RunConfig, from_dict, load_config
-from nasengine.report import hybrid_label
+from nasengine.report import scorer_columns
 from nasengine.train import CHECKPOINT
 from search_spaces.nb201.ops import BoxAverage
 
@@ -159,11 +159,9 @@ def main() -> None:
 def print_rivals(report: dict) -> None:
     """With ``--set proxies.names=[...]``: every scorer of the same archs, best first (the
     hybrid combines the supernet with ``proxies.hybrid``, read from the proxy cache)."""
-    rivals = report.get("rivals", {})
-    if not rivals:
+    if not report.get("rivals"):
         return
-    scorers = {"supernet": report["supernet"], "#params": report["params_proxy"], **rivals,
-               **({hybrid_label(report): report["hybrid"]} if "hybrid" in report else {})}
+    scorers = scorer_columns(report)
     print("\n| scorer | Kendall tau | Spearman rho | P@top-5% | top-1 pick: true acc % (rank) |")
     print("|---|---|---|---|---|")
     for name, m in sorted(scorers.items(), key=lambda kv: -kv[1]["kendall_tau"]):

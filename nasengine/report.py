@@ -123,7 +123,7 @@ def hybrid_label(report: dict[str, Any]) -> str:
     return f"hybrid ({report['hybrid_rule']})" if "hybrid_rule" in report else "hybrid"
 
 
-def _columns(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def scorer_columns(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The report's scorers in table order: supernet, hybrid, #params, each proxy."""
     return {"supernet": report["supernet"],
             **({hybrid_label(report): report["hybrid"]} if "hybrid" in report else {}),
@@ -133,7 +133,7 @@ def _columns(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def summary_markdown(report: dict[str, Any]) -> str:
     """A side-by-side table of every scorer, with 95% bootstrap CIs."""
     p = report["protocol"]
-    columns = _columns(report)
+    columns = scorer_columns(report)
     lines = [f"# Ranking report ({p['n_archs']} archs, oracle {p['oracle']})", "",
              f"BN protocol: `{p['bn']}`" + "".join(f", {k}={v}" for k, v in p.items()
                                                    if k.startswith("recal"))

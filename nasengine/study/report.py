@@ -102,12 +102,10 @@ def _proxy_references(config: Any, results: dict[tuple[str, int], dict], seeds: 
     from ..report import orderable  # -inf ("ignores its input") below every finite score
 
     space = get_family(config.supernet.space).space()
-    scored: dict[tuple[str, ...], dict[str, Any]] = {}  # seeds share their archs (arch_seed)
-    for s in seeds:
-        archs = tuple(_archs(results, s))
-        if archs not in scored:
-            scored[archs] = proxy_columns(config, [space.parse(a) for a in archs])
-    columns = {s: scored[tuple(_archs(results, s))] for s in seeds}
+    archs_of = {s: tuple(_archs(results, s)) for s in seeds}  # seeds share them (arch_seed)
+    scored = {archs: proxy_columns(config, [space.parse(a) for a in archs])
+              for archs in dict.fromkeys(archs_of.values())}
+    columns = {s: scored[archs_of[s]] for s in seeds}
     return {name: {s: [float(v) for v in orderable(columns[s][name])] for s in seeds}
             for name in config.proxies.names}
 
