@@ -11,7 +11,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
 
 import numpy as np
 import torch
@@ -245,11 +245,21 @@ def train(config: RunConfig | str, out: str | Path, resume: bool = False,
             trainer.restore()
         if is_writer():  # under torchrun only rank 0 writes
             atomic_write_json(out / "config.json", pipe.config.to_dict())
-        history = trainer.fit()
+        with _proxies_meanwhile(pipe, trainer.epoch < trainer.config.epochs):
+            history = trainer.fit()
     if is_writer():
         pipe.sampler.plot_log([r["sampler"] for r in history if "sampler" in r],
                               out / "sampling.png")
     return pipe
+
+
+def _proxies_meanwhile(pipe: Pipeline, training: bool) -> ContextManager[None]:
+    """The report's proxies computed on the CPU time training leaves idle (rank 0 only)."""
+    if not (training and is_writer() and pipe.config.proxies.names):
+        return contextlib.nullcontext()
+    from .proxies.prefetch import prefetch_proxies
+
+    return prefetch_proxies(pipe.config, [pipe.space.format(a) for a in pipe.arch_sample()])
 
 
 def rank(config: RunConfig | str, out: str | Path, progress: bool = True,

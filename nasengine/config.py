@@ -128,6 +128,9 @@ class ProxyConfig:
     cells: int = 5
     cache: str | None = None
     workers: int = 1  # forked 1-thread processes (CPU)
+    #: compute them during training in a niced background process (CPU runs; see
+    #: nasengine.proxies.prefetch): the idle share of the cores pays for most of them
+    prefetch: bool = True
 
     def __post_init__(self) -> None:
         for key in ("names", "ensemble", "hybrid"):

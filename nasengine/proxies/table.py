@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterator, Sequence
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -122,8 +122,9 @@ class ProxyTable:
         return {n: p.combine(columns) for n, p in proxies.items()}
 
     def fill(self, archs: Sequence[Sample], proxies: dict[str, ArchProxy], progress: bool,
-             workers: int) -> None:
-        """Compute and append every missing value of ``proxies`` for ``archs``."""
+             workers: int, stop: Callable[[], bool] | None = None) -> None:
+        """Compute and append every missing value of ``proxies`` for ``archs``; ``stop``
+        (asked after each finished batch of rows) ends it early, every finished row kept."""
         jobs: dict[str, set[str]] = {}
         for arch in archs:
             for name, proxy in proxies.items():
@@ -144,6 +145,8 @@ class ProxyTable:
                 sink.flush()
                 self.computed += len(rows)
                 bar.update(len(rows))
+                if stop is not None and stop():
+                    break
 
     def source(self, arch: Sample, proxy: ArchProxy) -> str:
         """The arch whose row holds ``proxy`` of ``arch`` (its canonical one if shared)."""
