@@ -33,7 +33,8 @@ class RankTracker:
     """Scores a fixed arch set every ``every`` epochs and reports its rank correlation."""
 
     def __init__(self, every: int, archs: list[Sample], true: list[float],
-                 evaluator: Callable[[], Evaluator], device: torch.device) -> None:
+                 evaluator: Callable[[], Evaluator], device: torch.device,
+                 workers: int = 1) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ConfigError(f"evaluate.track_every must be a whole number of epochs >= 1 "
                               f"(0 turns tracking off), got {every!r}")
@@ -41,7 +42,7 @@ class RankTracker:
             raise ConfigError(f"evaluate.track_archs={len(archs)} is too few to rank; use >= 3")
         self.every, self.archs, self.true = every, archs, true
         self._make_evaluator, self._evaluator = evaluator, None
-        self.device = device
+        self.device, self.workers = device, workers  # forked scorers, as the ranking's
 
     @classmethod
     def from_pipeline(cls, pipe: Pipeline) -> RankTracker:
@@ -56,7 +57,7 @@ class RankTracker:
         ids = random.Random(ec.arch_seed).sample(range(len(pipe.space)), n)
         archs = [pipe.space.decode(i) for i in ids]
         true = [truth(pipe.space.format(a)) for a in archs]
-        return cls(ec.track_every, archs, true, pipe.evaluator, pipe.device)
+        return cls(ec.track_every, archs, true, pipe.evaluator, pipe.device, ec.workers)
 
     def __call__(self, epoch: int, supernet: Supernet) -> dict[str, Any] | None:
         if (epoch + 1) % self.every:
@@ -66,7 +67,8 @@ class RankTracker:
             if self._evaluator is None:  # built on first use, under the same RNG guard
                 self._evaluator = self._make_evaluator()
             self._evaluator.supernet = supernet  # a reshaped (few-shot) supernet is the same object
-            scores = self._evaluator.score_many(self.archs, progress=False)
+            scores = self._evaluator.score_many(self.archs, progress=False,
+                                                workers=self.workers)
         return {"track": {"kendall_tau": kendall_tau(scores, self.true), "archs": len(self.archs),
                           "mean_score": sum(scores) / len(scores),
                           "seconds": time.perf_counter() - start}}

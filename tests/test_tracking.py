@@ -35,6 +35,19 @@ def test_tracking_logs_tau_every_k_epochs_and_leaves_training_bit_exact(
     assert read_metrics(tmp_path / "tracked")[0]["track"]["archs"] == 6
 
 
+def test_tracking_with_forked_scorers_logs_the_serial_taus(cifar10_path, synthetic_nb201,
+                                                             tmp_path):
+    taus = {}
+    for workers in (1, 2):
+        pipe = api.build(_config(synthetic_nb201, "train.epochs=1", "evaluate.track_every=1",
+                                 "evaluate.track_archs=20",  # chunks of 8: forks from 9 on
+                                 f"evaluate.workers={workers}"), progress=False)
+        pipe.trainer(tmp_path / str(workers)).fit()
+        taus[workers] = read_track(read_metrics(tmp_path / str(workers)))
+    assert taus[2] == taus[1] and len(taus[1]) == 1
+    assert read_metrics(tmp_path / "2")[0]["track"]["archs"] == 20
+
+
 def test_tracking_every_two_epochs_survives_a_resume(cifar10_path, synthetic_nb201, tmp_path):
     config = _config(synthetic_nb201, "train.epochs=4", "evaluate.track_every=2")
     api.build(config, progress=False).trainer(tmp_path).fit(stop_after=3)
