@@ -54,11 +54,13 @@ def overrides(args: argparse.Namespace) -> list[str]:
 
 
 def make_config(args: argparse.Namespace, extra: list[str] = ()) -> RunConfig:
-    """The preset + evaluation overrides; with ``--run``, that run's supernet/train/data/seed."""
+    """The preset + evaluation overrides; with ``--run``, what that run's checkpoint was
+    trained by (supernet, data, train, sampler, few-shot split, seed)."""
     config = load_config(args.preset, overrides(args) + list(extra))
     if args.run:
         trained = from_dict(json.loads((Path(args.run) / "config.json").read_text()))
         config.supernet, config.data, config.seed = trained.supernet, trained.data, trained.seed
+        config.sampler, config.fewshot = trained.sampler, trained.fewshot
         config.train = dataclasses.replace(trained.train,
                                            channels_last=config.train.channels_last)
     return config
