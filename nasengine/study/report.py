@@ -195,7 +195,8 @@ def _csv(header: list[str], rows: list[Sequence[Any]]) -> str:
 # -- markdown ------------------------------------------------------------------------------
 def study_markdown(report: dict[str, Any]) -> str:
     """study.md: what every cell shared, the figures table, the paired tests, the plots."""
-    lines = [*_md_header(report), *_md_figures(report), *_md_paired(report), "",
+    lines = [*_md_header(report), *_md_figures(report), *_md_paired(report),
+             *_md_track(report), "",
              "Seconds per cell, training + ranking (mean over seeds; wall clock, so shared "
              "machines inflate it): " + "; ".join(
                  f"{m} {_mean_of(report, m, 'train_seconds'):.0f} + "
@@ -249,6 +250,30 @@ def _md_paired(report: dict[str, Any]) -> list[str]:
                      + " / ".join(f"{d:+.3f}" for d in t["per_seed_delta"]) + f" | {ci} | "
                      f"{_p(t['p_bootstrap'], report['bootstrap'])} | {_p(t['p_ttest'])} | {word} |")
     return lines
+
+
+def _md_track(report: dict[str, Any]) -> list[str]:
+    """The ranking-over-training curve as numbers: Kendall τ of the tracked archs per epoch,
+    mean ± std over seeds (the figure's data, readable without the plot)."""
+    if not report["track"]:
+        return []
+    epochs = sorted({int(e) for by_epoch in report["track"].values() for e in by_epoch})
+    lines = ["", "Ranking over training: Kendall τ of the tracked archs after each epoch "
+             "(mean ± std over seeds).", "",
+             "| method | " + " | ".join(f"ep {e}" for e in epochs) + " |",
+             "| --- " * (len(epochs) + 1) + "|"]
+    for method, by_epoch in report["track"].items():
+        values = {int(e): v for e, v in by_epoch.items()}
+        lines.append(f"| {method} | " + " | ".join(_spread(values.get(e, [])) for e in epochs)
+                     + " |")
+    return lines
+
+
+def _spread(values: Sequence[float]) -> str:
+    if not values:
+        return "-"
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return f"{float(np.mean(values)):+.2f} ± {std:.2f}"
 
 
 def _mean_of(report: dict[str, Any], method: str, key: str) -> float:

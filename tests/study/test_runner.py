@@ -55,6 +55,12 @@ def test_tau_over_epochs_has_one_entry_per_seed_and_tracked_epoch(finished):
     assert {m: {e: len(v) for e, v in curve.items()} for m, curve in report["track"].items()} \
         == {"uniform": {"1": 2}, "PA&DA": {"1": 2}}
     assert len((out / "tau_epochs.csv").read_text().splitlines()) == 1 + 4
+    markdown = (out / "study.md").read_text()
+    assert "| method | ep 1 |" in markdown  # the curve's numbers, readable without the plot
+    for method, curve in report["track"].items():
+        taus = curve["1"]
+        mean, std = sum(taus) / 2, abs(taus[0] - taus[1]) / 2 ** 0.5
+        assert f"| {method} | {mean:+.2f} ± {std:.2f} |" in markdown
 
 
 @pytest.mark.slow
