@@ -67,19 +67,15 @@ def _prefetch(config: dict[str, Any], arch_names: list[str], stop: Any) -> None:
     import torch
 
     from ..config import from_dict
-    from .base import PROXIES
-    from .setup import proxy_table
-    from .table import expand
+    from .setup import proxy_table, report_names
 
     torch.set_num_threads(1)
     run_config = from_dict(config)
-    pc = run_config.proxies
     table = proxy_table(run_config)
-    _, needed = expand(list(dict.fromkeys([*pc.names, *pc.hybrid])), pc.ensemble or None)
     archs = [table.space.parse(name) for name in arch_names]
     try:
-        table.fill(archs, {n: PROXIES.create(n) for n in needed}, progress=False, workers=1,
-                   stop=stop.is_set)
+        table.fill_names(archs, report_names(run_config), run_config.proxies.ensemble or None,
+                         progress=False, workers=1, stop=stop.is_set)
     except Exception as exc:  # noqa: BLE001 - the report recomputes; say why we stopped
         print(f"proxy prefetch: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -36,9 +36,10 @@ def proxy_table(config: RunConfig, space: str | None = None,
 def check_names(config: RunConfig) -> None:
     """Unknown proxies in ``[proxies]`` fail before any work starts (ConfigError)."""
     pc = config.proxies
-    for name in [*pc.names, *pc.hybrid]:
+    names = report_names(config)
+    for name in names:
         PROXIES.get(name)
-    if "ensemble" in [*pc.names, *pc.hybrid]:
+    if "ensemble" in names:
         PROXIES.create("ensemble", **({"members": pc.ensemble} if pc.ensemble else {}))
 
 
@@ -47,10 +48,15 @@ def proxy_columns(config: RunConfig, archs: Sequence[Sample], progress: bool = T
     """Every proxy ``config.proxies`` names or the hybrid reads, for ``archs``."""
     check_names(config)
     pc = config.proxies
-    names = list(dict.fromkeys([*pc.names, *pc.hybrid]))
     table = table or proxy_table(config)
-    return table.columns(archs, names, ensemble=pc.ensemble or None, progress=progress,
-                         workers=pc.workers)
+    return table.columns(archs, report_names(config), ensemble=pc.ensemble or None,
+                         progress=progress, workers=pc.workers)
+
+
+def report_names(config: RunConfig) -> list[str]:
+    """The proxies a ranking report scores: those it shows and those the hybrid reads."""
+    pc = config.proxies
+    return list(dict.fromkeys([*pc.names, *pc.hybrid]))
 
 
 def prior_scores(table: ProxyTable, archs: Sequence[Sample], names: Sequence[str],

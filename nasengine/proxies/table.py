@@ -115,11 +115,20 @@ class ProxyTable:
                 ensemble: Sequence[str] | None = None, progress: bool = True,
                 workers: int = 1) -> dict[str, np.ndarray]:
         """``{proxy: scores of archs}`` for ``names`` (set-level ones over these archs)."""
-        proxies, needed = expand(names, ensemble)
-        per_arch = {n: PROXIES.create(n) for n in needed}
-        self.fill(archs, per_arch, progress, workers)
+        proxies, per_arch = self.fill_names(archs, names, ensemble, progress, workers)
         columns = {n: np.array([self._value(a, p) for a in archs]) for n, p in per_arch.items()}
         return {n: p.combine(columns) for n, p in proxies.items()}
+
+    def fill_names(self, archs: Sequence[Sample], names: Sequence[str],
+                   ensemble: Sequence[str] | None = None, progress: bool = True,
+                   workers: int = 1, stop: Callable[[], bool] | None = None
+                   ) -> tuple[dict[str, Proxy], dict[str, ArchProxy]]:
+        """:meth:`fill` for the per-arch proxies that ``names`` read; returns (the proxies
+        ``names`` name, the per-arch proxies they read)."""
+        proxies, needed = expand(names, ensemble)
+        per_arch = {n: PROXIES.create(n) for n in needed}
+        self.fill(archs, per_arch, progress, workers, stop)
+        return proxies, per_arch
 
     def fill(self, archs: Sequence[Sample], proxies: dict[str, ArchProxy], progress: bool,
              workers: int, stop: Callable[[], bool] | None = None) -> None:

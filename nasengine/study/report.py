@@ -173,9 +173,10 @@ def _figures(report: dict[str, Any], stats: dict[str, dict[int, CellStats]], res
         curve = [(m, e, tau) for m, by_epoch in report["track"].items()
                  for e, values in by_epoch.items() for tau in values]
         atomic_write_text(out / "tau_epochs.csv", _csv(["method", "epoch", "kendall_tau"], curve))
-        series = {m: ([int(e) for e in by_epoch], [float(np.mean(v)) for v in by_epoch.values()],
-                      [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in by_epoch.values()])
-                  for m, by_epoch in report["track"].items()}
+        spreads = {m: [_mean_std(v) for v in by_epoch.values()]
+                   for m, by_epoch in report["track"].items()}
+        series = {m: ([int(e) for e in by_epoch], [mean for mean, _ in spreads[m]],
+                      [std for _, std in spreads[m]]) for m, by_epoch in report["track"].items()}
         figures["tau_epochs"] = line_plot(None, series, out / "tau_epochs.png", xlabel="epoch",
                                           ylabel="Kendall τ (tracked archs)",
                                           title="ranking over training (mean ± std over seeds)")
@@ -272,8 +273,13 @@ def _md_track(report: dict[str, Any]) -> list[str]:
 def _spread(values: Sequence[float]) -> str:
     if not values:
         return "-"
-    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-    return f"{float(np.mean(values)):+.2f} ± {std:.2f}"
+    mean, std = _mean_std(values)
+    return f"{mean:+.2f} ± {std:.2f}"
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample std over seeds (std 0 for one seed)."""
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _mean_of(report: dict[str, Any], method: str, key: str) -> float:
