@@ -64,6 +64,7 @@ class Pipeline:
         self._train_set: ImageDataset | None = None
         self._valid_set: ImageDataset | None = None
         self._truths: dict[tuple, GroundTruth | None] = {}
+        self._samples: dict[tuple, list[Sample]] = {}  # evaluate settings -> the drawn archs
         # arch -> params/FLOPs of its stand-alone network at this run's width, measured once
         self.complexity = cached_complexity(self.family, **self.options)
 
@@ -187,7 +188,18 @@ class Pipeline:
         return Evaluator(self.supernet, self.heldout_batches(), protocol)
 
     def arch_sample(self) -> list[Sample]:
-        """The archs to rank: the whole space, or ``n_archs`` distinct seeded draws."""
+        """The archs to rank: the whole space, or ``n_archs`` distinct seeded draws.
+
+        Drawn once per setting (train's proxy prefetch and rank ask for the same archs),
+        so a warning about the setting prints once.
+        """
+        ec = self.config.evaluate
+        key = (ec.archs, ec.n_archs, ec.arch_seed)
+        if key not in self._samples:
+            self._samples[key] = self._draw_archs()
+        return list(self._samples[key])
+
+    def _draw_archs(self) -> list[Sample]:
         ec = self.config.evaluate
         warn_if(ec.archs == "random" and ec.n_archs > len(self.space),
                 f"evaluate.n_archs = {ec.n_archs} is above the {len(self.space)} archs of the "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 
@@ -110,6 +111,9 @@ def test_n_archs_above_the_space_size_is_an_explicit_warning():
     with pytest.warns(UserWarning, match="n_archs = 100000 is above the 15625 archs of the"):
         archs = pipe.arch_sample()
     assert len(archs) == len(pipe.space)
+    with warnings.catch_warnings():  # train's prefetch and rank draw once: one warning
+        warnings.simplefilter("error")
+        assert pipe.arch_sample() == archs
 
 
 def test_a_config_edited_in_python_is_checked_when_built():
