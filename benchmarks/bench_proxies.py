@@ -230,8 +230,18 @@ def run_scores(pipe: api.Pipeline, run: Path, seed: int) -> tuple[list, list[flo
     return archs, scores, protocol
 
 
+def search_objectives() -> list[str]:
+    """The objectives ``search_rows`` can search with (``--searches`` picks among them)."""
+    rules = [f"hybrid-{n}" for n in HYBRID_RULES.names() if n != DEFAULT_RULE]
+    return ["supernet", "hybrid", *rules, "proxies"]
+
+
 def compare(args: argparse.Namespace) -> None:
     """Per run the rows of every scorer; then each (method, sample, truth, scorer) over runs."""
+    unknown = sorted(set(args.searches or ()) - set(search_objectives()))
+    if unknown:  # before any scoring
+        raise SystemExit(f"--searches {' '.join(unknown)}: unknown; choose from "
+                         f"{', '.join(search_objectives())}")
     rows: list[dict] = []
     print("| run | arch_seed | truth | scorer | Kendall τ | P@top-5% | top-1 regret in sample |")
     print("|---|---|---|---|---|---|---|")
@@ -249,7 +259,8 @@ def compare(args: argparse.Namespace) -> None:
                 rows += ranking_rows(args, pipe, run, seed, dataset, archs, scores, protocol)
             if args.search_budget and seed in (args.search_arch_seeds or args.arch_seeds):
                 reference = {"scores": scores, "protocol": protocol}
-                rows += search_rows(pipe.config, run, seed, args.search_budget, reference)
+                rows += search_rows(pipe.config, run, seed, args.search_budget, reference,
+                                    only=args.searches)
     print(aggregate(rows))
 
 
@@ -292,17 +303,19 @@ def other_rules(args: argparse.Namespace, pipe: api.Pipeline, data, seed: int) -
 
 
 def search_rows(config, run: Path, seed: int, budget: int,
-                reference: dict | None = None) -> list[dict]:
+                reference: dict | None = None, only: list[str] | None = None) -> list[dict]:
     """Regret of a ``budget``-trial evolution search maximising the supernet, each hybrid
-    rule and the proxies alone (``proxies.hybrid``'s members: AZ-NAS's ensemble). The
-    hybrids rank against the sample's ``reference`` supernet scores (checked to be this
-    search's protocol) instead of scoring the sample again."""
+    rule and the proxies alone (``proxies.hybrid``'s members: AZ-NAS's ensemble); ``only``
+    keeps those objectives. The hybrids rank against the sample's ``reference`` supernet
+    scores (checked to be this search's protocol) instead of scoring the sample again."""
     out = []
     config.evaluate.oracle_dataset = "cifar10"  # the regret below is against CIFAR-10's truth
     searches = {"supernet": ("supernet", config), "hybrid": ("hybrid", config)}
     searches |= {f"hybrid-{name}": ("hybrid", with_rule(config, name))
                  for name in HYBRID_RULES.names() if name != DEFAULT_RULE}
     searches["proxies"] = ("proxies", config)
+    if only:
+        searches = {k: v for k, v in searches.items() if k in only}
     for label, (score, chosen) in searches.items():
         folder = run / "proxy-bench" / f"search-{label}-seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -371,6 +384,8 @@ def main() -> None:
     c.add_argument("--search-arch-seeds", nargs="*", type=int, default=None,
                    help="arch seeds whose sample ranks the searches' objectives [--arch-seeds]")
     c.add_argument("--proxies", nargs="*", default=[], help="proxies shown [all]")
+    c.add_argument("--searches", nargs="*", default=None,
+                   help="search objectives to run, e.g. supernet hybrid proxies [all]")
     args = parser.parse_args()
     np.seterr(all="ignore")
     {"table": table, "speed": speed, "recheck": recheck, "compare": compare}[args.what](args)
