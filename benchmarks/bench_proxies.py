@@ -37,6 +37,7 @@ import math
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -310,13 +311,9 @@ def search_rows(config, run: Path, seed: int, budget: int,
     scores (checked to be this search's protocol) instead of scoring the sample again."""
     out = []
     config.evaluate.oracle_dataset = "cifar10"  # the regret below is against CIFAR-10's truth
-    searches = {"supernet": ("supernet", config), "hybrid": ("hybrid", config)}
-    searches |= {f"hybrid-{name}": ("hybrid", with_rule(config, name))
-                 for name in HYBRID_RULES.names() if name != DEFAULT_RULE}
-    searches["proxies"] = ("proxies", config)
-    if only:
-        searches = {k: v for k, v in searches.items() if k in only}
-    for label, (score, chosen) in searches.items():
+    labels = [label for label in search_objectives() if not only or label in only]
+    for label in labels:
+        score, chosen = _objective(config, label)
         folder = run / "proxy-bench" / f"search-{label}-seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "checkpoint.pt").unlink(missing_ok=True)
@@ -329,6 +326,14 @@ def search_rows(config, run: Path, seed: int, budget: int,
         out.append({"method": _method(run), "arch_seed": seed, "truth": "cifar10",
                     "scorer": f"search: {label}", "search_regret": report["best"]["regret"]})
     return out
+
+
+def _objective(config, label: str) -> tuple[str, Any]:
+    """(``api.search``'s score, the config it searches with) of a ``search_objectives`` label:
+    ``hybrid-<rule>`` is the hybrid under that rule, the others score as they are named."""
+    if label.startswith("hybrid-"):
+        return "hybrid", with_rule(config, label.removeprefix("hybrid-"))
+    return label, config
 
 
 def with_rule(config, rule: str):
