@@ -137,9 +137,29 @@ def paired_test(method: Sequence[CellStats], baseline: Sequence[CellStats],
         different: bool | None = bool(lo > 0 or hi < 0)
     else:
         different = None if p_t is None else p_t < 0.05
-    return {"metric": key, "delta": statistics.fmean(deltas), "per_seed_delta": deltas,
+    delta = statistics.fmean(deltas)
+    return {"metric": key, "delta": delta, "per_seed_delta": deltas,
             "ci95": [lo, hi], "p_bootstrap": p_boot, "p_ttest": p_t,
-            "different": different, "seeds": len(deltas)}
+            "different": different, "seeds": len(deltas),
+            "verdict": verdict(different, delta, deltas)}
+
+
+def verdict(different: bool | None, delta: float, deltas: Sequence[float]) -> str:
+    """One word for a paired test, honest about the seeds.
+
+    The bootstrap resamples archs within each seed, so it cannot see how much a method
+    moves from seed to seed: a difference whose per-seed signs disagree is "mixed", not
+    "better" or "worse", however small its p.
+    """
+    if different is None:
+        return "untested"
+    if not different:
+        return "no difference"
+    word = "better" if delta > 0 else "worse"
+    agree = sum(1 for d in deltas if (d > 0) == (delta > 0) and d != 0)
+    if agree < len(deltas):
+        return f"mixed: {word} on {agree} of {len(deltas)} seeds"
+    return word
 
 
 def _seed_mean(per_seed: list[np.ndarray]) -> np.ndarray:

@@ -239,17 +239,17 @@ def _md_figures(report: dict[str, Any]) -> list[str]:
 def _md_paired(report: dict[str, Any]) -> list[str]:
     lines = ["", f"Paired test of Kendall τ against `{report['baseline']}` (same seeds, same "
              "resampled archs): paired bootstrap over archs of the seed-mean difference, and a "
-             "paired t-test over seeds.", "",
+             "paired t-test over seeds. A difference whose per-seed signs disagree is "
+             "\"mixed\", whatever its p.", "",
              "| method | Δτ (mean) | per seed | 95% CI | p (bootstrap) | p (t-test) | verdict |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, t in report["paired"].items():
-        word = {None: "untested", False: "no difference"}.get(
-            t["different"], "better" if t["delta"] > 0 else "worse")
         lo, hi = t["ci95"]
         ci = f"[{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else "-"
         lines.append(f"| {name} | {t['delta']:+.3f} | "
                      + " / ".join(f"{d:+.3f}" for d in t["per_seed_delta"]) + f" | {ci} | "
-                     f"{_p(t['p_bootstrap'], report['bootstrap'])} | {_p(t['p_ttest'])} | {word} |")
+                     f"{_p(t['p_bootstrap'], report['bootstrap'])} | {_p(t['p_ttest'])} | "
+                     f"{t['verdict']} |")
     return lines
 
 

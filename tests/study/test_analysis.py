@@ -23,7 +23,7 @@ def test_paired_test_on_identical_inputs_reports_no_difference(truth):
     result = paired_test(a, _cells(truth, noise=5.0))
     assert result["delta"] == 0 and result["ci95"] == [0.0, 0.0]
     assert result["p_bootstrap"] == 1.0 and result["p_ttest"] == 1.0
-    assert result["different"] is False
+    assert result["different"] is False and result["verdict"] == "no difference"
 
 
 def test_paired_test_on_a_clearly_shifted_input_reports_a_difference(truth):
@@ -31,8 +31,20 @@ def test_paired_test_on_a_clearly_shifted_input_reports_a_difference(truth):
     result = paired_test(better, worse)
     assert result["delta"] > 0.2 and result["ci95"][0] > 0
     assert result["p_bootstrap"] < 0.01 and result["p_ttest"] < 0.05
-    assert result["different"] is True
+    assert result["different"] is True and result["verdict"] == "better"
     assert paired_test(worse, better)["ci95"][1] < 0
+    assert paired_test(worse, better)["verdict"] == "worse"
+
+
+def test_a_difference_whose_seeds_disagree_in_sign_is_mixed(truth):
+    """The bootstrap over archs is blind to the seed spread: seeds that disagree decide."""
+    good, bad = _cells(truth, 2.0, seeds=(0,)), _cells(truth, 10.0, seeds=(1,))
+    method = [good[0], *_cells(truth, 2.0, seeds=(2,)), bad[0]]
+    baseline = [bad[0], *_cells(truth, 10.0, seeds=(3,)), good[0]]
+    result = paired_test(method, baseline)
+    assert [d > 0 for d in result["per_seed_delta"]] == [True, True, False]
+    assert result["different"] is True  # the arch bootstrap alone says "better"
+    assert result["verdict"] == "mixed: better on 2 of 3 seeds"
 
 
 def test_summary_is_mean_and_std_over_seeds_with_a_ci_around_the_mean(truth):
