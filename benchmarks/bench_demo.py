@@ -9,8 +9,9 @@ from outside. The row splits the wall time into training (the epochs' own clocks
 ranking, the proxies the report still had to compute after training (the rest were
 prefetched during it), and everything else (start-up, decoding, plots), and gives the
 Kendall tau of the supernet, #params, the strongest proxy and the hybrid, and the true
-accuracy of the supernet's top-1 pick. Run it on an otherwise idle machine: the table
-is only as quiet as the cores.
+accuracy of the supernet's top-1 pick; below it, the lines the demo itself printed as its
+verdict (what the README quotes). Run it on an otherwise idle machine: the table is only
+as quiet as the cores.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ HEADER = ("| run | wall s | training s | ranking s | proxies after training (job
           "| τ supernet | τ #params | τ best proxy | τ hybrid | top-1 pick acc % |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|")
 _PROXIES_DONE = re.compile(r"proxies: done (\d+)/\d+ arch, ([\d.]+) s")
+_VERDICT_LINES = ("Kendall tau", "supernet top-1 pick", "The supernet")
 
 
 def run_demo(overrides: list[str], workdir: Path) -> tuple[float, str]:
@@ -73,6 +75,8 @@ def main() -> None:
         wall, output = run_demo(args.overrides, Path(tmp))
         print(HEADER)
         print(row(args.label, wall, output, Path(tmp) / "run"))
+        print("\nthe demo printed:\n")
+        print("\n".join(line for line in output.splitlines() if line.startswith(_VERDICT_LINES)))
 
 
 if __name__ == "__main__":

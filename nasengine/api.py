@@ -216,7 +216,8 @@ def _hold_out(data: ImageDataset, n: int, seed: int) -> tuple[ImageDataset, Imag
     if not n:
         return data, None
     if not 0 < n < len(data):
-        raise ConfigError(f"data.valid_images={n} must leave training images: use 1..{len(data) - 1}")
+        raise ConfigError(f"data.valid_images={n} must leave training images of the {len(data)}: "
+                          f"use 1..{len(data) - 1}, or 0 to hold none out")
     perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed + 7919))
     return data.subset(perm[n:]), data.subset(perm[:n])
 
