@@ -608,15 +608,16 @@ def _trained_for(pipe: Pipeline, state: dict[str, Any]) -> dict[str, Any]:
 
 def study(config: str | Path, out: str | Path, workers: int | None = None,
           overrides: Sequence[str] = (), report_only: bool = False,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, baseline: str | None = None) -> dict[str, Any]:
     """Run (or resume) the study TOML ``config`` in ``out``; returns the report (study.json).
 
     Cells (method x seed) run in ``workers`` processes (default: the study's ``workers``);
-    ``overrides`` (``key=value``) apply to every cell; ``report_only`` trains nothing.
+    ``overrides`` (``key=value``) apply to every cell; ``report_only`` trains nothing;
+    ``baseline`` tests every row against that method instead of the study's baseline.
     """
     from .study import load_study, run_study
 
-    return run_study(load_study(config, list(overrides)), out, workers=workers,
+    return run_study(load_study(config, list(overrides), baseline), out, workers=workers,
                      report_only=report_only, log=print if progress else lambda _: None)
 
 

@@ -90,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="parallel cell processes [the study's workers, else 1]")
     study.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a field of every cell (repeatable)")
+    study.add_argument("--baseline", default=None, metavar="METHOD",
+                       help="test every row against this method [the study's baseline]")
     study.add_argument("--report-only", action="store_true",
                        help="train nothing; report the finished cells")
     generate = sub.add_parser("generate", help="the arch a ShiftNAS run's generator proposes "
@@ -317,7 +319,7 @@ def _study(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path("runs") / Path(args.study_config).stem
     report = api.study(args.study_config, out, workers=args.workers, overrides=args.overrides,
-                       report_only=args.report_only)
+                       report_only=args.report_only, baseline=args.baseline)
     for name, row in report["rows"].items():
         tau = row["kendall_tau"]
         print(f"{name:>24}: Kendall tau {tau['mean']:+.3f} ± {tau['std']:.3f} "

@@ -190,8 +190,13 @@ def slug(method: str) -> str:
     return name
 
 
-def load_study(path: str | Path, overrides: list[str] = ()) -> StudyConfig:
-    """Read a study TOML; a relative ``preset`` path is taken from the study's folder."""
+def load_study(path: str | Path, overrides: list[str] = (),
+               baseline: str | None = None) -> StudyConfig:
+    """Read a study TOML; a relative ``preset`` path is taken from the study's folder.
+
+    ``baseline`` replaces the file's: the same cells, tested against another method (the
+    report of a finished study is redone with ``--report-only``, nothing trains again).
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"study config {str(path)!r} not found; give a study TOML file "
@@ -205,6 +210,8 @@ def load_study(path: str | Path, overrides: list[str] = ()) -> StudyConfig:
         raise ConfigError(f"unknown study key(s) {unknown} in {path}; valid: {sorted(_STUDY_KEYS)}")
     if "preset" not in values or "methods" not in values:
         raise ConfigError(f"{path} needs a preset = \"...\" and [methods.NAME] tables")
+    if baseline is not None:
+        values["baseline"] = baseline
     preset = values.pop("preset")
     if Path(preset).suffix and not Path(preset).is_absolute():
         preset = str(path.parent / preset)

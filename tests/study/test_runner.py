@@ -196,3 +196,19 @@ def test_a_claim_of_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_path)
     assert claim(cell) and (cell / LOCK).read_text() == str(os.getpid())
     (cell / LOCK).write_text("1")  # init: alive
     assert not claim(cell)
+
+
+@pytest.mark.slow
+def test_another_baseline_retests_the_same_cells_without_training(finished, tmp_path, capsys):
+    path, out, report, _ = finished
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    assert main(["study", str(path), "--out", str(copy), "--report-only",
+                 "--baseline", "PA&DA"]) == 0
+    again = json.loads((copy / "study.json").read_text())
+    assert again["baseline"] == "PA&DA" and "uniform" in again["paired"]
+    assert "PA&DA" not in again["paired"]
+    assert again["paired"]["uniform"]["delta"] == pytest.approx(-report["paired"]["PA&DA"]["delta"])
+    assert again["rows"] == report["rows"]
+    assert main(["study", str(path), "--out", str(copy), "--baseline", "nope"]) == 2
+    assert "baseline 'nope' is not a method" in capsys.readouterr().err
