@@ -58,8 +58,7 @@ def kill_and_resume(out: Path, config: str, overrides: list[str], kills: int,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         killed = (_kill_inside_write(proc, out, before) if mode == "write"
                   else _kill_after(proc, rng.uniform(0.0, max_delay)))
-        stderr = proc.stderr.read().decode() if proc.stderr else ""
-        proc.wait()
+        stderr = proc.communicate()[1].decode()  # reads, waits and closes the pipe
         if killed:
             log.kills.append(mode)
         elif proc.returncode == 0:

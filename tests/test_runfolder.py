@@ -54,7 +54,7 @@ def test_a_second_trainer_is_refused_with_the_holders_pid(cifar10_path, tmp_path
         assert not (tmp_path / "config.json").exists()
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # waits and closes its stdout pipe
     assert _train(tmp_path) == 0  # the dead holder's lock is taken over
     assert not (tmp_path / LOCK).exists()
 

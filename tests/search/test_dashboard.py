@@ -43,7 +43,7 @@ def test_dashboard_serves_a_finished_search_study(tmp_path):
     port = free_port()
     command = [str(Path(sys.executable).with_name("optuna-dashboard")), f"sqlite:///{db}",
                "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base, deadline = f"http://127.0.0.1:{port}/api/studies", time.monotonic() + 90
         studies = get(base, deadline)["study_summaries"]

@@ -46,10 +46,17 @@ def kill_mid_trial(worker: subprocess.Popen, storage: str, study: str, after: in
                 t.state == TrialState.RUNNING and "key" in t.user_attrs
                 and t.user_attrs.get("worker", "").endswith(f":{worker.pid}") for t in seen):
             worker.kill()
-            worker.wait()
+            worker.communicate()  # waits and closes its stderr pipe
             return done
         assert worker.poll() is None, worker.stderr.read()
     pytest.fail(f"worker {worker.pid} never reached {after} finished trials mid-evaluation")
+
+
+def finish_and_check(worker: subprocess.Popen) -> None:
+    """Wait for ``worker`` to succeed, reading its stderr as it goes (a full pipe would
+    block it) and closing the pipe."""
+    _, stderr = worker.communicate(timeout=300)
+    assert worker.returncode == 0, stderr
 
 
 def check_study(stored: list[optuna.trial.FrozenTrial], budget: int) -> None:
@@ -69,8 +76,7 @@ def test_a_search_killed_mid_trial_resumes_as_if_never_killed(tmp_path, nb201_ta
     args = ["--optimizer", "tpe", "--budget", str(budget), "--sleep", "0.15"]
     for kills in range(1, 4):
         kill_mid_trial(start(db, "s", *args), db, "s", after=3 * kills)
-    finish = start(db, "s", *args)
-    assert finish.wait(timeout=300) == 0, finish.stderr.read()
+    finish_and_check(start(db, "s", *args))
     stored = trials(db, "s")
     check_study(stored, budget)
     assert 1 <= sum(t.state == TrialState.FAIL for t in stored) <= 3
@@ -88,7 +94,7 @@ def four_workers_one_killed(storage: str, study: str) -> None:
     workers = [start(storage, study, *args) for _ in range(4)]
     finished_before = kill_mid_trial(workers[0], storage, study, after=8)
     for worker in workers[1:]:
-        assert worker.wait(timeout=300) == 0, worker.stderr.read()
+        finish_and_check(worker)
     stored = trials(storage, study)
     check_study(stored, 40)
     assert finished_before <= {t.number for t in stored if t.state == TrialState.COMPLETE}
