@@ -145,7 +145,7 @@ def paired_test(method: Sequence[CellStats], baseline: Sequence[CellStats],
 
 
 def verdict(different: bool | None, delta: float, deltas: Sequence[float]) -> str:
-    """One word for a paired test, honest about the seeds.
+    """The verdict of a paired test, honest about the seeds.
 
     The bootstrap resamples archs within each seed, so it cannot see how much a method
     moves from seed to seed: a difference whose per-seed signs disagree is "mixed", not
